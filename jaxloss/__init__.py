@@ -1,0 +1,40 @@
+"""jaxloss: regression losses for JAX, with one contract for reduction, weights, masks and axes.
+
+Every loss is a pure function ``loss(predictions, targets, *, <hyperparameters>, weights=None,
+where=None, axis=None, reduction="mean")`` that composes with ``jax.jit``, ``jax.grad``,
+``jax.vmap`` and sharding. See the README for the contract and the formulas.
+"""
+
+from ._contract import checked as checked
+from ._contract import value_checks as value_checks
+from ._losses import gaussian_nll as gaussian_nll
+from ._losses import huber as huber
+from ._losses import log_cosh as log_cosh
+from ._losses import mae as mae
+from ._losses import mape as mape
+from ._losses import mse as mse
+from ._losses import msle as msle
+from ._losses import pinball as pinball
+from ._losses import poisson_nll as poisson_nll
+from ._losses import pseudo_huber as pseudo_huber
+from ._losses import rmse as rmse
+from ._losses import robust as robust
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "checked",
+    "gaussian_nll",
+    "huber",
+    "log_cosh",
+    "mae",
+    "mape",
+    "mse",
+    "msle",
+    "pinball",
+    "poisson_nll",
+    "pseudo_huber",
+    "rmse",
+    "robust",
+    "value_checks",
+]

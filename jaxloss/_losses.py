@@ -1,0 +1,784 @@
+"""The regression losses: each one its elementwise formula plus the shared contract.
+
+Everything a loss has in common (validation, dtype policy, weights, masks, axes, reduction)
+lives in :mod:`jaxloss._contract`; a function here states its formula, its hyperparameters
+and their domains, and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from . import _contract
+from ._contract import Axis, Reduction
+
+_F = TypeVar("_F", bound=Callable[..., jax.Array])
+
+_CONTRACT_ARGS = """\
+      weights: non-negative sample weights: a scalar, the shape of ``predictions``, or a
+        leading prefix of it (``(N,)`` weights the rows of ``(N, K)`` data). Default: all 1.
+      where: boolean mask, shaped like ``weights``. ``False`` excludes an element from the
+        value and the gradient, even where its inputs are NaN (padding). Default: all.
+      axis: the axes to reduce: ``None`` (all), an int or a tuple of ints. ``axis=0`` on
+        ``(N, K)`` data gives one value per output.
+      reduction: ``"mean"``, the weighted mean ``Σ w·ℓ / Σ w`` over the selected elements (0,
+        with a zero gradient, where ``Σ w = 0``); ``"sum"``, ``Σ w·ℓ``; or ``"none"``, the
+        elementwise ``w·ℓ`` (0 where excluded)."""
+
+_RETURNS = """\
+      The loss, reduced over ``axis``, in the compute dtype: the inputs' float dtype, with
+      float16/bfloat16 computed and accumulated in float32 and integers or booleans promoted
+      to the default float dtype."""
+
+
+def _documented(fn: _F) -> _F:
+    """Fills the contract's shared Args and Returns text into a loss's docstring."""
+    doc = fn.__doc__ or ""
+    fn.__doc__ = doc.replace("{contract_args}", _CONTRACT_ARGS).replace("{returns}", _RETURNS)
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise formulas. Each receives predictions, targets and parameters in the compute dtype.
+# ---------------------------------------------------------------------------------------------
+
+
+def _squared_error(p: jax.Array, t: jax.Array) -> jax.Array:
+    e = p - t
+    return e * e
+
+
+def _absolute_error(p: jax.Array, t: jax.Array) -> jax.Array:
+    e = p - t
+    # |e| with gradient sign(e): 0 at an exact fit (the minimal-norm subgradient, as in
+    # PyTorch's l1_loss), where jax.grad(jnp.abs)(0.) is 1.
+    return e * jnp.sign(e)
+
+
+def _huber(p: jax.Array, t: jax.Array, delta: jax.Array) -> jax.Array:
+    abs_error = jnp.abs(p - t)
+    quadratic = jnp.minimum(abs_error, delta)
+    # q·(|e| − q/2) is ½e² for |e| <= δ and δ(|e| − δ/2) beyond, with no branch: the gradient
+    # is continuous at |e| = δ, and δ = inf (pure ½e²) cannot produce inf·0.
+    return quadratic * (abs_error - 0.5 * quadratic)
+
+
+def _pseudo_huber(p: jax.Array, t: jax.Array, delta: jax.Array) -> jax.Array:
+    e = p - t
+    # δ²(√(1 + (e/δ)²) − 1) rewritten as e·e / (1 + √(1 + (e/δ)²)): no cancellation for small
+    # |e| (δ²(√(1+r²) − 1) is 0 in float32 below r ≈ 3e-4), and no overflow of e² for huge |e|.
+    return e * (e / (1.0 + jnp.hypot(1.0, e / delta)))
+
+
+def _log_cosh(p: jax.Array, t: jax.Array) -> jax.Array:
+    e = p - t
+    abs_error = jnp.abs(e)
+    small = abs_error < 1.0
+    # log cosh e = log1p(2 sinh²(e/2)) is exact for small |e|, where |e| + log1p(e^{−2|e|}) − log 2
+    # cancels to 0; the latter cannot overflow for large |e|, where cosh does (|e| > 89 in
+    # float32). The small branch gets a clamped input so its unused gradient stays finite.
+    half_sinh = jnp.sinh(0.5 * jnp.where(small, e, jnp.zeros_like(e)))
+    near = jnp.log1p(2.0 * half_sinh * half_sinh)
+    far = abs_error + jnp.log1p(jnp.exp(-2.0 * abs_error)) - math.log(2.0)
+    return jnp.where(small, near, far)
+
+
+def _pinball(p: jax.Array, t: jax.Array, quantile: jax.Array) -> jax.Array:
+    under = t - p
+    return jnp.maximum(quantile * under, (quantile - 1.0) * under)
+
+
+def _squared_log_error(p: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
+    floor = eps - 1.0
+    e = jnp.log1p(jnp.maximum(p, floor)) - jnp.log1p(jnp.maximum(t, floor))
+    return e * e
+
+
+def _absolute_percentage_error(p: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
+    return jnp.abs(p - t) / jnp.maximum(jnp.abs(t), eps)
+
+
+def _gaussian_nll(
+    p: jax.Array, t: jax.Array, variance: jax.Array, eps: jax.Array, *, full: bool
+) -> jax.Array:
+    # PyTorch's clamp: the value is max(variance, eps) but the gradient passes through
+    # unclamped, so a variance head that collapses towards 0 keeps receiving a signal.
+    var = variance + jax.lax.stop_gradient(jnp.maximum(variance, eps) - variance)
+    e = p - t
+    nll = 0.5 * (jnp.log(var) + e * e / var)
+    return nll + 0.5 * math.log(2.0 * math.pi) if full else nll
+
+
+def _stirling_term(t: jax.Array) -> jax.Array:
+    """t·log t − t + ½·log(2πt) for t > 1, else 0: Stirling's approximation of log(t!)."""
+    large = t > 1.0
+    safe = jnp.where(large, t, jnp.ones_like(t))
+    term = safe * jnp.log(safe) - safe + 0.5 * jnp.log(2.0 * math.pi * safe)
+    return jnp.where(large, term, jnp.zeros_like(t))
+
+
+def _poisson_nll(
+    p: jax.Array, t: jax.Array, eps: jax.Array, *, log_input: bool, full: bool
+) -> jax.Array:
+    nll = jnp.exp(p) - t * p if log_input else p - t * jnp.log(p + eps)
+    return nll + _stirling_term(t) if full else nll
+
+
+# 1/(k+1)! for k = 10..0: the Taylor coefficients of (e^z − 1)/z, highest first.
+_EXPREL_TAYLOR = tuple(1.0 / math.factorial(k + 1) for k in range(10, -1, -1))
+
+
+def _exprel(z: jax.Array) -> jax.Array:
+    """(e^z − 1)/z, which is 1 at z = 0, with an accurate value and derivative everywhere.
+
+    Autodiff of expm1(z)/z cancels catastrophically for small z (relative error ~ eps/z²);
+    the degree-10 Taylor polynomial used for |z| < ½ is exact to 1e-11 there.
+    """
+    small = jnp.abs(z) < 0.5
+    z_small = jnp.where(small, z, jnp.zeros_like(z))
+    z_large = jnp.where(small, jnp.ones_like(z), z)
+    taylor = jnp.zeros_like(z)
+    for coefficient in _EXPREL_TAYLOR:
+        taylor = taylor * z_small + coefficient
+    return jnp.where(small, taylor, jnp.expm1(z_large) / z_large)
+
+
+def _robust(p: jax.Array, t: jax.Array, alpha: jax.Array, scale: jax.Array) -> jax.Array:
+    scaled = (p - t) / scale
+    y = scaled * scaled
+    # A finite stand-in for alpha = ±inf, whose losses are selected at the end.
+    a = jnp.where(jnp.isfinite(alpha), alpha, jnp.ones_like(alpha))
+    # |α−2|/α · ((y/|α−2| + 1)^{α/2} − 1) = ½|α−2|·L·exprel(α/2·L), L = log1p(y/|α−2|):
+    # no division by α (so α = 0, Cauchy, is an ordinary point with exact value and
+    # gradient), and no (1 + tiny)^{α/2} − 1, which rounds to 0 for residuals below ~1e-4.
+    b = jnp.abs(a - 2.0)
+    # |α−2| is kept >= eps for the value, while the straight-through gradient stays that of
+    # the formula at eps: finite at α = 2, where the true ∂ρ/∂α grows like log(1/|α−2|).
+    b_safe = b + jax.lax.stop_gradient(jnp.maximum(b, jnp.finfo(b.dtype).eps) - b)
+    log_term = jnp.log1p(y / b_safe)
+    general = 0.5 * b_safe * log_term * _exprel(0.5 * a * log_term)
+    # At α = 2 return the limit ½y exactly, with the general formula's finite gradient.
+    tangent = general - jax.lax.stop_gradient(general)
+    general = jnp.where(a == 2.0, jax.lax.stop_gradient(0.5 * y) + tangent, general)
+    y_posinf = jnp.where(alpha == jnp.inf, y, jnp.zeros_like(y))  # expm1 overflows elsewhere
+    return jnp.where(
+        alpha == -jnp.inf,
+        -jnp.expm1(-0.5 * y),
+        jnp.where(alpha == jnp.inf, jnp.expm1(0.5 * y_posinf), general),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Public losses.
+# ---------------------------------------------------------------------------------------------
+
+
+@_documented
+def mse(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Mean squared error.
+
+    .. math::
+      ℓ(p, t) = (p − t)^2, \\qquad \\mathrm{MSE} = Σ_i w_i ℓ_i / Σ_i w_i
+
+    The same as ``sklearn.metrics.mean_squared_error`` (``axis=0`` is its
+    ``multioutput="raw_values"``) and ``optax.losses.squared_error(...).mean()``.
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> p, t = jnp.array([1.0, 2.0, 4.0, 0.0]), jnp.array([1.0, 3.0, 1.0, 0.0])
+      >>> print(jaxloss.mse(p, t))
+      2.5
+      >>> print(jaxloss.mse(p, t, weights=jnp.array([1.0, 1.0, 0.0, 0.0])))
+      0.5
+    """
+    return _contract.elementwise_loss(
+        "mse", _squared_error, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+    )  # fmt: skip
+
+
+@jax.custom_jvp
+def _sqrt_zero_grad_at_zero(x: jax.Array) -> jax.Array:
+    return jnp.sqrt(x)
+
+
+@_sqrt_zero_grad_at_zero.defjvp
+def _sqrt_zero_grad_at_zero_jvp(
+    primals: tuple[jax.Array], tangents: tuple[jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    y = jnp.sqrt(x)
+    positive = x > 0
+    # At x = 0, RMSE = |e|-like has subgradients [−1, 1]; 0 is the minimal-norm one, where the
+    # textbook 1/(2√x) times a zero dx gives NaN and stalls training on an exact fit.
+    slope = jnp.where(positive, 0.5 / jnp.where(positive, y, jnp.ones_like(y)), 0.0)
+    return y, slope * dx
+
+
+@_documented
+def rmse(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Root mean squared error: the square root of :func:`mse` with the same arguments.
+
+    .. math::
+      \\mathrm{RMSE} = \\sqrt{Σ_i w_i (p_i − t_i)^2 / Σ_i w_i}
+
+    Reported in the targets' units. Its gradient at zero residual is 0 (the minimal-norm
+    subgradient), never NaN. ``reduction="sum"`` gives ``√(Σ w·e²)``, the weighted L2 norm of
+    the residuals; ``"none"`` is refused, since a square root of one element is ``|e|``
+    (use :func:`mae` or ``mse(..., reduction="none")``). With ``axis=0`` on ``(N, K)`` data it
+    gives one RMSE per output, as ``sklearn.metrics.root_mean_squared_error`` with
+    ``multioutput="raw_values"``.
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.rmse(jnp.array([1.0, 2.0]), jnp.array([1.0, 4.0])))
+      1.4142135
+      >>> print(jax.grad(jaxloss.rmse)(jnp.array([3.0]), jnp.array([3.0])))
+      [0.]
+    """
+    if reduction == "none":
+        raise ValueError(
+            "jaxloss.rmse: reduction='none' is not supported: the square root of one squared "
+            "error is |e|. Use jaxloss.mae(..., reduction='none') or "
+            "jaxloss.mse(..., reduction='none'), or reduction='mean' / 'sum'."
+        )
+    mean_or_sum = _contract.elementwise_loss(
+        "rmse", _squared_error, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        reductions=("mean", "sum"),
+    )  # fmt: skip
+    return _sqrt_zero_grad_at_zero(mean_or_sum)
+
+
+@_documented
+def mae(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Mean absolute error.
+
+    .. math::
+      ℓ(p, t) = |p − t|
+
+    The same as ``sklearn.metrics.mean_absolute_error``. Robust to outliers: each residual
+    pulls with the same force, so the minimiser is a (weighted) median. The gradient is
+    ``sign(e)``, and 0 at ``p = t`` (the minimal-norm subgradient).
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.mae(jnp.array([1.0, 2.0, 4.0, 0.0]), jnp.array([1.0, 3.0, 1.0, 0.0])))
+      1.0
+    """
+    return _contract.elementwise_loss(
+        "mae", _absolute_error, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+    )  # fmt: skip
+
+
+@_documented
+def huber(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    delta: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Huber loss: quadratic for small residuals, linear for large ones.
+
+    .. math::
+      ℓ(p, t) = \\begin{cases} ½ e^2 & |e| ≤ δ \\\\ δ (|e| − ½ δ) & |e| > δ \\end{cases},
+      \\qquad e = p − t
+
+    The ½e² convention of ``optax.losses.huber_loss`` and ``torch.nn.functional.huber_loss``
+    (so ``δ → ∞`` gives ``½·mse``; ``smooth_l1`` is ``huber / δ``). Value and gradient are
+    continuous at ``|e| = δ``, where the gradient is ``δ·sign(e)``.
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      delta: the residual size where the loss turns linear, ``> 0``; ``inf`` is allowed. A
+        scalar or a same-rank broadcastable array (``(1, K)``: one per output); may be traced.
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.huber(jnp.array([0.5, 3.0]), jnp.zeros(2), reduction="none"))
+      [0.125 2.5  ]
+    """
+    return _contract.elementwise_loss(
+        "huber", _huber, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"delta": delta}, domains={"delta": _contract.POSITIVE},
+    )  # fmt: skip
+
+
+@_documented
+def pseudo_huber(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    delta: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Pseudo-Huber loss: a smooth (infinitely differentiable) Huber.
+
+    .. math::
+      ℓ(p, t) = δ^2 \\left(\\sqrt{1 + (e/δ)^2} − 1\\right), \\qquad e = p − t
+
+    ``≈ ½e²`` for ``|e| ≪ δ`` and ``≈ δ|e|`` for ``|e| ≫ δ``, the same asymptotes as
+    :func:`huber`. Computed as ``e² / (1 + √(1 + (e/δ)²))``, which neither cancels for small
+    residuals nor overflows for large ones.
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      delta: the transition scale, ``> 0`` (scalar or same-rank array; may be traced).
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> loss = jaxloss.pseudo_huber(jnp.array([0.0, 1.0]), jnp.zeros(2), reduction="sum")
+      >>> print(f"{float(loss):.6f}")  # √2 − 1
+      0.414214
+    """
+    return _contract.elementwise_loss(
+        "pseudo_huber", _pseudo_huber, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"delta": delta}, domains={"delta": _contract.POSITIVE},
+    )  # fmt: skip
+
+
+@_documented
+def log_cosh(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Log-cosh loss.
+
+    .. math::
+      ℓ(p, t) = \\log\\cosh(p − t)
+
+    ``≈ ½e²`` for small residuals and ``≈ |e| − log 2`` for large ones; its gradient is
+    ``tanh(e)``. Stable everywhere: no overflow at ``|e| = 10⁴`` (where ``cosh`` overflows),
+    and no cancellation to 0 for tiny residuals.
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(f"{float(jaxloss.log_cosh(jnp.array([1e4]), jnp.array([0.0]))):.2f}")
+      9999.31
+    """
+    return _contract.elementwise_loss(
+        "log_cosh", _log_cosh, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+    )  # fmt: skip
+
+
+@_documented
+def pinball(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    quantile: ArrayLike = 0.5,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Pinball (quantile) loss, minimised by the ``quantile``-th conditional quantile.
+
+    .. math::
+      ℓ(p, t) = \\max(q\\,(t − p),\\; (q − 1)(t − p))
+
+    Under-prediction costs ``q`` per unit, over-prediction ``1 − q``. The same loss as
+    ``sklearn.metrics.mean_pinball_loss(alpha=quantile)``; ``quantile=0.5`` is ``½·mae``.
+
+    Args:
+      predictions: predicted quantiles, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      quantile: the target quantile ``q`` in ``[0, 1]``: a scalar, or a same-rank array such
+        as ``(1, K)`` to fit K quantiles at once; may be traced.
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> t = jnp.array([1.0, 1.0])
+      >>> print(jaxloss.pinball(jnp.array([0.0, 2.0]), t, quantile=0.75, reduction="none"))
+      [0.75 0.25]
+    """
+    return _contract.elementwise_loss(
+        "pinball", _pinball, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"quantile": quantile}, domains={"quantile": _contract.UNIT_INTERVAL},
+    )  # fmt: skip
+
+
+@_documented
+def msle(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    eps: float = 1e-7,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Mean squared logarithmic error.
+
+    .. math::
+      ℓ(p, t) = (\\log(1 + p) − \\log(1 + t))^2
+
+    The same as ``sklearn.metrics.mean_squared_log_error``. Defined for ``p, t > −1``:
+    out-of-domain values known at trace time raise ``ValueError`` (as scikit-learn does);
+    under ``jax.jit`` they cannot be seen, and both inputs are clamped to ``≥ −1 + eps``
+    (``eps = 1e-7``) so the loss stays finite; :func:`jaxloss.checked` turns them into errors.
+
+    Args:
+      predictions: predicted values ``> −1``, any shape, real dtype.
+      targets: target values ``> −1``, the same shape as ``predictions``.
+      eps: the clamp margin above −1 used under ``jit``, ``> 0``.
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.msle(jnp.array([0.0, jnp.e - 1]), jnp.zeros(2)))
+      0.5
+    """
+    above_minus_one = _contract.ABOVE_MINUS_ONE
+    return _contract.elementwise_loss(
+        "msle", _squared_log_error, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"eps": eps},
+        domains={"predictions": above_minus_one, "targets": above_minus_one,
+                 "eps": _contract.POSITIVE},
+    )  # fmt: skip
+
+
+# scikit-learn's choice: float64 machine epsilon, which float32 still represents (as a normal).
+_MAPE_EPS = 2.220446049250313e-16
+
+
+@_documented
+def mape(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    eps: float = _MAPE_EPS,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Mean absolute percentage error, as a fraction (0.1 means 10%).
+
+    .. math::
+      ℓ(p, t) = |p − t| / \\max(|t|, ε)
+
+    The same as ``sklearn.metrics.mean_absolute_percentage_error``, including its
+    ``ε = 2.220446049250313e-16`` (float64 machine epsilon): a zero target gives a huge but
+    finite loss, not Inf. Exclude such targets with ``where`` if they are expected.
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      eps: the floor on ``|t|`` in the denominator, ``> 0``.
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.mape(jnp.array([110.0, 45.0]), jnp.array([100.0, 50.0])))
+      0.1
+    """
+    return _contract.elementwise_loss(
+        "mape", _absolute_percentage_error, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"eps": eps}, domains={"eps": _contract.POSITIVE},
+    )  # fmt: skip
+
+
+def _check_flag(name: str, arg: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"jaxloss.{name}: {arg} must be a Python bool (it selects the formula); "
+            f"got {value!r} of type {type(value).__name__}."
+        )
+    return value
+
+
+@_documented
+def gaussian_nll(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    variance: ArrayLike,
+    *,
+    full: bool = False,
+    eps: float = 1e-6,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Gaussian negative log-likelihood with a predicted variance (heteroscedastic regression).
+
+    .. math::
+      ℓ(μ, t, σ^2) = ½\\left(\\log \\max(σ^2, ε) + \\frac{(μ − t)^2}{\\max(σ^2, ε)}\\right)
+        \\;[+\\; ½ \\log 2π \\text{ if full}]
+
+    PyTorch's ``gaussian_nll_loss`` convention: ``variance`` is the variance (not the standard
+    deviation or its log), clamped below at ``eps`` for the value while the gradient passes
+    through the clamp unchanged, and the constant ``½ log 2π`` is added only with
+    ``full=True``.
+
+    Args:
+      predictions: predicted means ``μ``, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      variance: predicted variances ``σ² >= 0``: the shape of ``predictions``, a scalar
+        (homoscedastic), or a same-rank broadcastable array such as ``(N, 1)``.
+      full: whether to include the constant ``½ log 2π`` (a Python bool).
+      eps: the floor on the variance, ``> 0``.
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.gaussian_nll(jnp.array([0.0]), jnp.array([2.0]), jnp.array([4.0])))
+      1.1931472
+    """
+    full = _check_flag("gaussian_nll", "full", full)
+    return _contract.elementwise_loss(
+        "gaussian_nll", lambda p, t, **kw: _gaussian_nll(p, t, **kw, full=full),
+        predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"variance": variance, "eps": eps},
+        domains={"variance": _contract.NONNEGATIVE, "eps": _contract.POSITIVE},
+    )  # fmt: skip
+
+
+@_documented
+def poisson_nll(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Poisson negative log-likelihood for count targets.
+
+    .. math::
+      ℓ(p, t) = \\begin{cases} e^{p} − t\\,p & \\text{log\\_input} \\\\
+        p − t \\log(p + ε) & \\text{otherwise} \\end{cases}
+        \\;[+\\; t \\log t − t + ½ \\log(2π t) \\text{ for } t > 1 \\text{ if full}]
+
+    PyTorch's ``poisson_nll_loss`` convention: with ``log_input=True`` the prediction is the
+    log-rate; otherwise it is the rate ``λ >= 0`` and ``ε = 1e-8`` keeps ``log λ`` finite at
+    ``λ = 0``. ``full=True`` adds Stirling's approximation of ``log(t!)`` (for ``t > 1``), so
+    the loss is the full negative log-likelihood up to that approximation. ``log(t!)``
+    does not depend on the prediction, so gradients are the same either way.
+
+    Targets must be ``>= 0`` (and rates too, with ``log_input=False``): violations known at
+    trace time raise ``ValueError``; under ``jit`` use :func:`jaxloss.checked` to catch them.
+
+    Args:
+      predictions: log-rates (``log_input=True``) or rates ``>= 0``, any shape, real dtype.
+      targets: counts ``>= 0``, the same shape as ``predictions`` (never broadcast).
+      log_input: whether ``predictions`` are log-rates (a Python bool).
+      full: whether to add the Stirling term (a Python bool).
+      eps: added to the rate inside the log when ``log_input=False``, ``> 0``.
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.poisson_nll(jnp.array([0.0]), jnp.array([3.0])))
+      1.0
+    """
+    log_input = _check_flag("poisson_nll", "log_input", log_input)
+    full = _check_flag("poisson_nll", "full", full)
+    domains = {"targets": _contract.NONNEGATIVE, "eps": _contract.POSITIVE}
+    if not log_input:
+        domains["predictions"] = _contract.NONNEGATIVE
+    return _contract.elementwise_loss(
+        "poisson_nll",
+        lambda p, t, eps: _poisson_nll(p, t, eps, log_input=log_input, full=full),
+        predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"eps": eps}, domains=domains,
+    )  # fmt: skip
+
+
+@_documented
+def robust(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    alpha: ArrayLike,
+    scale: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Barron's general and adaptive robust loss.
+
+    .. math::
+      ρ(e, α, c) = \\frac{|α − 2|}{α} \\left(\\left(\\frac{(e/c)^2}{|α − 2|} + 1
+        \\right)^{α/2} − 1\\right), \\qquad e = p − t
+
+    with its limits at the singular shapes. ``α`` sets robustness, ``c`` the size of the
+    quadratic bowl near 0; ``ρ ≈ ½(e/c)²`` for small residuals, for every ``α``.
+
+    ====== ====================================== =========================
+    α      ρ(e, α, c), x = e/c                    name
+    ====== ====================================== =========================
+    2      ½ x²                                   L2 (½·mse)
+    1      √(x² + 1) − 1                          Charbonnier / pseudo-Huber
+    0      log(½ x² + 1)                          Cauchy / Lorentzian
+    −2     2x² / (x² + 4)                         Geman-McClure
+    −∞     1 − exp(−½ x²)                         Welsch / Leclerc
+    ====== ====================================== =========================
+
+    ``+∞`` gives ``exp(½ x²) − 1``. The loss is differentiable in ``alpha`` and ``scale``,
+    so both can be learned jointly with the model ("adaptive"): keep ``scale > 0`` (e.g.
+    ``softplus``) and ``alpha`` in a range such as ``(0, 2)``. It is evaluated as
+    ``½|α−2|·L·(e^{αL/2} − 1)/(αL/2)`` with ``L = log1p(x²/|α−2|)``: accurate for tiny
+    residuals (``x = 1e-4`` gives ``x²/2``, not 0) and smooth through ``α = 0``. At
+    ``α = 2`` the value is ``½x²`` exactly; there the true ``∂ρ/∂α`` grows without bound
+    (like ``log(1/|α−2|)``), and the gradient returned is the finite, positive value of the
+    formula at ``|α − 2| = eps`` (ρ increases with α everywhere).
+
+    Reference:
+      J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
+      https://arxiv.org/abs/1701.03077
+
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      alpha: the shape, any real number including ``±inf`` (scalar or same-rank array; may
+        be traced and differentiated).
+      scale: the scale ``c > 0`` (scalar or same-rank array; may be traced and
+        differentiated).
+{contract_args}
+
+    Returns:
+{returns}
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxloss
+      >>> e = jnp.array([0.0, 1.0, 10.0])
+      >>> print(jnp.round(jaxloss.robust(e, jnp.zeros(3), alpha=0.0, reduction="none"), 4))
+      [0.     0.4055 3.9318]
+      >>> # d/dalpha, e.g. to learn the shape jointly with the model:
+      >>> print(f"{jax.grad(lambda a: jaxloss.robust(e, jnp.zeros(3), alpha=a))(1.0):.4f}")
+      3.3605
+    """
+    return _contract.elementwise_loss(
+        "robust", _robust, predictions, targets,
+        weights=weights, where=where, axis=axis, reduction=reduction,
+        params={"alpha": alpha, "scale": scale}, domains={"scale": _contract.POSITIVE},
+    )  # fmt: skip

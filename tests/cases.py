@@ -1,0 +1,125 @@
+"""Every loss with an independent float64 NumPy reference, its analytic gradient and inputs.
+
+The references are written from the formulas in the literature (and scikit-learn's and
+PyTorch's documented conventions), not from jaxloss's code: a disagreement is a finding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+import jaxloss
+
+F64_EPS = np.finfo(np.float64).eps
+
+
+def barron(e, alpha, scale=1.0):
+    """Barron's ρ(e, α, c) in float64, with the paper's limits at the singular shapes."""
+    x2 = (np.asarray(e, np.float64) / scale) ** 2
+    if alpha == 2:
+        return 0.5 * x2
+    if alpha == 0:
+        return np.log(0.5 * x2 + 1)
+    if alpha == -np.inf:
+        return 1 - np.exp(-0.5 * x2)
+    if alpha == np.inf:
+        return np.exp(0.5 * x2) - 1
+    b = abs(alpha - 2)
+    return b / alpha * ((x2 / b + 1) ** (alpha / 2) - 1)
+
+
+def barron_grad(e, alpha, scale=1.0):
+    """∂ρ/∂e: (e/c²)·((e/c)²/|α−2| + 1)^{α/2 − 1} (Barron 2019, eq. 8 and its limits)."""
+    e = np.asarray(e, np.float64)
+    x2 = (e / scale) ** 2
+    if alpha == 2:
+        return e / scale**2
+    if alpha == 0:
+        return 2 * e / (e**2 + 2 * scale**2)
+    if alpha == -np.inf:
+        return e / scale**2 * np.exp(-0.5 * x2)
+    b = abs(alpha - 2)
+    return e / scale**2 * (x2 / b + 1) ** (alpha / 2 - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    loss: Callable  # loss(p, t, **contract_kwargs)
+    ref: Callable  # elementwise loss in float64
+    grad: Callable  # elementwise ∂ℓ/∂p in float64
+    sample: Callable  # (rng, shape) -> (predictions, targets) float32
+    symmetric: bool = False
+    zero_iff_equal: bool = False
+    nonnegative: bool = True
+
+
+def _normal(rng, shape):
+    p = rng.normal(size=shape).astype(np.float32)
+    t = rng.normal(size=shape).astype(np.float32)
+    return p, t
+
+
+def _positive(rng, shape):
+    p = rng.uniform(0.0, 5.0, size=shape).astype(np.float32)
+    t = rng.uniform(0.0, 5.0, size=shape).astype(np.float32)
+    return p, t
+
+
+def _away_from_zero(rng, shape):
+    p = rng.normal(size=shape).astype(np.float32)
+    t = (rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 3.0, size=shape)).astype(
+        np.float32
+    )
+    return p, t
+
+
+def _counts(rng, shape):
+    p = rng.normal(scale=0.5, size=shape).astype(np.float32)
+    t = rng.poisson(2.0, size=shape).astype(np.float32)
+    return p, t
+
+
+DELTA, QUANTILE, VARIANCE, ALPHA, SCALE = 0.8, 0.3, 0.7, 0.5, 1.3
+
+CASES = [
+    Case("mse", jaxloss.mse, lambda p, t: (p - t) ** 2, lambda p, t: 2 * (p - t),
+         _normal, symmetric=True, zero_iff_equal=True),
+    Case("mae", jaxloss.mae, lambda p, t: np.abs(p - t), lambda p, t: np.sign(p - t),
+         _normal, symmetric=True, zero_iff_equal=True),
+    Case("huber", lambda p, t, **kw: jaxloss.huber(p, t, delta=DELTA, **kw),
+         lambda p, t: np.where(np.abs(p - t) <= DELTA, 0.5 * (p - t) ** 2,
+                               DELTA * (np.abs(p - t) - 0.5 * DELTA)),
+         lambda p, t: np.clip(p - t, -DELTA, DELTA),
+         _normal, symmetric=True, zero_iff_equal=True),
+    Case("pseudo_huber", lambda p, t, **kw: jaxloss.pseudo_huber(p, t, delta=DELTA, **kw),
+         lambda p, t: DELTA**2 * (np.sqrt(1 + ((p - t) / DELTA) ** 2) - 1),
+         lambda p, t: (p - t) / np.sqrt(1 + ((p - t) / DELTA) ** 2),
+         _normal, symmetric=True, zero_iff_equal=True),
+    Case("log_cosh", jaxloss.log_cosh, lambda p, t: np.log(np.cosh(p - t)),
+         lambda p, t: np.tanh(p - t), _normal, symmetric=True, zero_iff_equal=True),
+    Case("pinball", lambda p, t, **kw: jaxloss.pinball(p, t, quantile=QUANTILE, **kw),
+         lambda p, t: QUANTILE * np.maximum(t - p, 0) + (1 - QUANTILE) * np.maximum(p - t, 0),
+         lambda p, t: np.where(p < t, -QUANTILE, 1 - QUANTILE),
+         _normal, zero_iff_equal=True),
+    Case("msle", jaxloss.msle, lambda p, t: (np.log1p(p) - np.log1p(t)) ** 2,
+         lambda p, t: 2 * (np.log1p(p) - np.log1p(t)) / (1 + p),
+         _positive, symmetric=True, zero_iff_equal=True),
+    Case("mape", jaxloss.mape, lambda p, t: np.abs(p - t) / np.maximum(np.abs(t), F64_EPS),
+         lambda p, t: np.sign(p - t) / np.maximum(np.abs(t), F64_EPS),
+         _away_from_zero, zero_iff_equal=True),
+    Case("gaussian_nll",
+         lambda p, t, **kw: jaxloss.gaussian_nll(p, t, np.float32(VARIANCE), **kw),
+         lambda p, t: 0.5 * (np.log(VARIANCE) + (p - t) ** 2 / VARIANCE),
+         lambda p, t: (p - t) / VARIANCE, _normal, symmetric=True, nonnegative=False),
+    Case("poisson_nll", jaxloss.poisson_nll, lambda p, t: np.exp(p) - t * p,
+         lambda p, t: np.exp(p) - t, _counts, nonnegative=False),
+    Case("robust", lambda p, t, **kw: jaxloss.robust(p, t, alpha=ALPHA, scale=SCALE, **kw),
+         lambda p, t: barron(p - t, ALPHA, SCALE), lambda p, t: barron_grad(p - t, ALPHA, SCALE),
+         _normal, symmetric=True, zero_iff_equal=True),
+]  # fmt: skip
+
+BY_NAME = {case.name: case for case in CASES}
