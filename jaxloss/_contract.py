@@ -61,6 +61,9 @@ def value_checks() -> Iterator[None]:
     A function traced this way must be transformed by ``checkify.checkify``; :func:`checked`
     does both steps for you.
 
+    Returns:
+      A context manager; nothing is bound by ``with ... as``.
+
     Example:
       >>> import jax, jax.numpy as jnp
       >>> from jax.experimental import checkify
@@ -193,7 +196,8 @@ def _check_real_dtype(name: str, arg: str, x: jax.Array) -> None:
         or x.dtype == jnp.bool_
     ):
         raise TypeError(
-            f"jaxloss.{name}: {arg} has dtype {x.dtype}; expected a real dtype (float, int or bool)."
+            f"jaxloss.{name}: {arg} has dtype {x.dtype}; "
+            "expected a real dtype (float, int or bool)."
         )
 
 
@@ -213,10 +217,14 @@ def compute_dtype(*arrays: jax.Array) -> jnp.dtype:
 
 
 def _shape_fix_hint(p: tuple[int, ...], t: tuple[int, ...]) -> str:
-    if p == t + (1,):
-        return "drop the trailing axis with predictions.squeeze(-1) or add one to targets[..., None]"
-    if t == p + (1,):
-        return "drop the trailing axis with targets.squeeze(-1) or add one to predictions[..., None]"
+    if p == (*t, 1):
+        return (
+            "drop the trailing axis with predictions.squeeze(-1) or add one to targets[..., None]"
+        )
+    if t == (*p, 1):
+        return (
+            "drop the trailing axis with targets.squeeze(-1) or add one to predictions[..., None]"
+        )
     return "reshape one of them so both have the same shape; jaxloss never broadcasts them"
 
 

@@ -71,9 +71,7 @@ def _positive(rng, shape):
 
 def _away_from_zero(rng, shape):
     p = rng.normal(size=shape).astype(np.float32)
-    t = (rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 3.0, size=shape)).astype(
-        np.float32
-    )
+    t = (rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 3.0, size=shape)).astype(np.float32)
     return p, t
 
 

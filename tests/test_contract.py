@@ -38,8 +38,11 @@ def test_column_against_flat_is_refused_with_both_shapes_and_a_fix(case):
 
 
 def test_other_shape_mismatch_names_the_loss():
-    with pytest.raises(ValueError, match=r"jaxloss\.huber: predictions shape \(3, 2\) and "
-                                         r"targets shape \(2, 3\) differ"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"jaxloss\.huber: predictions shape \(3, 2\) and "
+        r"targets shape \(2, 3\) differ",
+    ):
         jaxloss.huber(jnp.zeros((3, 2)), jnp.zeros((2, 3)))
 
 
@@ -95,15 +98,16 @@ def test_axis_with_reduction_none_is_refused():
 
 def test_negative_weights_known_at_trace_time_are_refused():
     w = np.array([1.0, 2.0, -0.5, 1.0])
-    with pytest.raises(ValueError, match=r"mse: weights must be >= 0; got 1 of 4 values outside "
-                                         r"it, e.g. -0.5 at index \(2,\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"mse: weights must be >= 0; got 1 of 4 values outside "
+        r"it, e.g. -0.5 at index \(2,\)",
+    ):
         jaxloss.mse(np.zeros(4), np.ones(4), weights=w)
     with pytest.raises(ValueError, match=r"weights must be >= 0; got -1.0"):
         jaxloss.mse(np.zeros(4), np.ones(4), weights=-1.0)
     # excluded by `where`, a negative weight is not used and not an error
-    np.testing.assert_allclose(
-        jaxloss.mse(np.zeros(4), np.ones(4), weights=w, where=w >= 0), 1.0
-    )
+    np.testing.assert_allclose(jaxloss.mse(np.zeros(4), np.ones(4), weights=w, where=w >= 0), 1.0)
 
 
 def test_negative_weights_under_jit_follow_the_formula_as_documented():
@@ -118,15 +122,40 @@ def test_negative_weights_under_jit_follow_the_formula_as_documented():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: jaxloss.msle(np.array([0.0, -1.0]), np.zeros(2)), r"msle: predictions must be > -1; got 1 of 2 values outside it, e.g. -1.0 at index \(1,\)"),  # noqa: E501
+        (
+            lambda: jaxloss.msle(np.array([0.0, -1.0]), np.zeros(2)),
+            r"msle: predictions must be > -1; got 1 of 2 values outside it, "
+            r"e.g. -1.0 at index \(1,\)",
+        ),
         (lambda: jaxloss.msle(np.zeros(2), np.array([-3.0, 1.0])), r"msle: targets must be > -1"),
-        (lambda: jaxloss.poisson_nll(np.zeros(2), np.array([1.0, -1.0])), r"poisson_nll: targets must be >= 0"),  # noqa: E501
-        (lambda: jaxloss.poisson_nll(np.array([-0.1, 1.0]), np.ones(2), log_input=False), r"poisson_nll: predictions must be >= 0"),  # noqa: E501
-        (lambda: jaxloss.gaussian_nll(np.zeros(2), np.zeros(2), np.array([1.0, -0.1])), r"gaussian_nll: variance must be >= 0"),  # noqa: E501
-        (lambda: jaxloss.pinball(np.zeros(2), np.zeros(2), quantile=1.5), r"pinball: quantile must be in \[0, 1\]; got 1.5"),  # noqa: E501
-        (lambda: jaxloss.huber(np.zeros(2), np.zeros(2), delta=0.0), r"huber: delta must be > 0; got 0.0"),  # noqa: E501
-        (lambda: jaxloss.pseudo_huber(np.zeros(2), np.zeros(2), delta=-1.0), r"pseudo_huber: delta must be > 0"),  # noqa: E501
-        (lambda: jaxloss.robust(np.zeros(2), np.zeros(2), alpha=1.0, scale=0.0), r"robust: scale must be > 0"),  # noqa: E501
+        (
+            lambda: jaxloss.poisson_nll(np.zeros(2), np.array([1.0, -1.0])),
+            r"poisson_nll: targets must be >= 0",
+        ),
+        (
+            lambda: jaxloss.poisson_nll(np.array([-0.1, 1.0]), np.ones(2), log_input=False),
+            r"poisson_nll: predictions must be >= 0",
+        ),
+        (
+            lambda: jaxloss.gaussian_nll(np.zeros(2), np.zeros(2), np.array([1.0, -0.1])),
+            r"gaussian_nll: variance must be >= 0",
+        ),
+        (
+            lambda: jaxloss.pinball(np.zeros(2), np.zeros(2), quantile=1.5),
+            r"pinball: quantile must be in \[0, 1\]; got 1.5",
+        ),
+        (
+            lambda: jaxloss.huber(np.zeros(2), np.zeros(2), delta=0.0),
+            r"huber: delta must be > 0; got 0.0",
+        ),
+        (
+            lambda: jaxloss.pseudo_huber(np.zeros(2), np.zeros(2), delta=-1.0),
+            r"pseudo_huber: delta must be > 0",
+        ),
+        (
+            lambda: jaxloss.robust(np.zeros(2), np.zeros(2), alpha=1.0, scale=0.0),
+            r"robust: scale must be > 0",
+        ),
         (lambda: jaxloss.mape(np.zeros(2), np.zeros(2), eps=0.0), r"mape: eps must be > 0"),
     ],
 )
@@ -147,10 +176,15 @@ def test_hyperparameter_shapes():
     q = np.array([[0.1, 0.5, 0.9]], np.float32)
     per_output = jaxloss.pinball(p, t, quantile=q, axis=0)
     for k in range(3):
-        np.testing.assert_allclose(per_output[k], jaxloss.pinball(p[:, k], t[:, k], quantile=q[0, k]))
-    with pytest.raises(ValueError, match=r"pinball: quantile has shape \(3,\), which does not fit "
-                                         r"data of shape \(5, 3\); expected a scalar or an array "
-                                         r"of rank 2"):  # fmt: skip
+        np.testing.assert_allclose(
+            per_output[k], jaxloss.pinball(p[:, k], t[:, k], quantile=q[0, k])
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"pinball: quantile has shape \(3,\), which does not fit "
+        r"data of shape \(5, 3\); expected a scalar or an array "
+        r"of rank 2",
+    ):
         jaxloss.pinball(p, t, quantile=q[0])
     with pytest.raises(ValueError, match=r"gaussian_nll: variance has shape \(5, 2\)"):
         jaxloss.gaussian_nll(p, t, np.ones((5, 2), np.float32))
@@ -317,21 +351,48 @@ def test_python_and_list_inputs():
 
 
 def test_default_path_stages_no_checks():
-    jaxpr = str(jax.make_jaxpr(lambda p, t, w: jaxloss.msle(p, t, weights=w))(
-        jnp.zeros(3), jnp.zeros(3), jnp.ones(3)))  # fmt: skip
+    jaxpr = str(
+        jax.make_jaxpr(lambda p, t, w: jaxloss.msle(p, t, weights=w))(
+            jnp.zeros(3), jnp.zeros(3), jnp.ones(3)
+        )
+    )
     assert "check" not in jaxpr
 
 
 @pytest.mark.parametrize(
     ("fn", "args", "message"),
     [
-        (jaxloss.mse, (jnp.array([1.0, jnp.nan]), jnp.zeros(2)), "mse: predictions contain NaN or Inf in 1 selected entries"),  # noqa: E501
-        (jaxloss.huber, (jnp.zeros(2), jnp.array([jnp.inf, 0.0])), "huber: targets contain NaN or Inf"),  # noqa: E501
-        (lambda p, t: jaxloss.mae(p, t, weights=jnp.array([1.0, -1.0])), (jnp.zeros(2), jnp.zeros(2)), "mae: weights must be >= 0; 1 selected entries are not"),  # noqa: E501
+        (
+            jaxloss.mse,
+            (jnp.array([1.0, jnp.nan]), jnp.zeros(2)),
+            "mse: predictions contain NaN or Inf in 1 selected entries",
+        ),
+        (
+            jaxloss.huber,
+            (jnp.zeros(2), jnp.array([jnp.inf, 0.0])),
+            "huber: targets contain NaN or Inf",
+        ),
+        (
+            lambda p, t: jaxloss.mae(p, t, weights=jnp.array([1.0, -1.0])),
+            (jnp.zeros(2), jnp.zeros(2)),
+            "mae: weights must be >= 0; 1 selected entries are not",
+        ),
         (jaxloss.msle, (jnp.array([-2.0, 0.0]), jnp.zeros(2)), "msle: predictions must be > -1"),
-        (jaxloss.poisson_nll, (jnp.zeros(2), jnp.array([-1.0, 2.0])), "poisson_nll: targets must be >= 0"),  # noqa: E501
-        (jaxloss.gaussian_nll, (jnp.zeros(2), jnp.zeros(2), jnp.array([-1.0, 1.0])), "gaussian_nll: variance must be >= 0"),  # noqa: E501
-        (lambda p, t, q: jaxloss.pinball(p, t, quantile=q), (jnp.zeros(2), jnp.zeros(2), 2.0), "pinball: quantile must be in"),  # noqa: E501
+        (
+            jaxloss.poisson_nll,
+            (jnp.zeros(2), jnp.array([-1.0, 2.0])),
+            "poisson_nll: targets must be >= 0",
+        ),
+        (
+            jaxloss.gaussian_nll,
+            (jnp.zeros(2), jnp.zeros(2), jnp.array([-1.0, 1.0])),
+            "gaussian_nll: variance must be >= 0",
+        ),
+        (
+            lambda p, t, q: jaxloss.pinball(p, t, quantile=q),
+            (jnp.zeros(2), jnp.zeros(2), 2.0),
+            "pinball: quantile must be in",
+        ),
     ],
 )
 def test_checked_raises_under_jit(fn, args, message):

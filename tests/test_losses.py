@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -109,8 +112,11 @@ def test_matches_sklearn(name, sklearn_metric, extra, weighted, axis):
     # RMSE with axis=None is √(mean over all elements); sklearn averages per-output RMSEs.
     multioutput = "raw_values" if axis == 0 else "uniform_average"
     if name == "rmse" and axis is None:
-        expected = np.sqrt(skm.mean_squared_error(t.ravel(), p.ravel(),
-                                                  sample_weight=None if w is None else np.repeat(w, 4)))  # fmt: skip
+        expected = np.sqrt(
+            skm.mean_squared_error(
+                t.ravel(), p.ravel(), sample_weight=None if w is None else np.repeat(w, 4)
+            )
+        )
     else:
         expected = sklearn_metric(t, p, sample_weight=w, multioutput=multioutput, **sk_extra)
     np.testing.assert_allclose(got, expected, rtol=2e-5)
@@ -122,9 +128,10 @@ def test_rmse_is_sqrt_of_weighted_mse_reference():
     w = rng.uniform(0, 1, size=40).astype(np.float32)
     for reduction, axis in [("mean", None), ("mean", 0), ("sum", None), ("sum", 1)]:
         expected = np.sqrt(
-            reference_reduce((p - t).astype(np.float64) ** 2, weights=w, axis=axis,
-                             reduction=reduction)
-        )  # fmt: skip
+            reference_reduce(
+                (p - t).astype(np.float64) ** 2, weights=w, axis=axis, reduction=reduction
+            )
+        )
         got = jaxloss.rmse(p, t, weights=w, axis=axis, reduction=reduction)
         np.testing.assert_allclose(got, expected, rtol=2e-5)
 
@@ -231,6 +238,16 @@ def test_huber_gradient_finite_and_continuous_at_delta(delta):
 def test_huber_with_infinite_delta_is_half_squared_error():
     p, t = jnp.array([1e3, -2.0]), jnp.zeros(2)
     np.testing.assert_allclose(jaxloss.huber(p, t, delta=jnp.inf, reduction="none"), [5e5, 2.0])
+    grad = jax.grad(lambda p, d: jaxloss.huber(p, t, delta=d, reduction="sum"), argnums=(0, 1))
+    d_p, d_delta = grad(p, jnp.float32(jnp.inf))
+    np.testing.assert_allclose(d_p, [1e3, -2.0])
+    assert float(d_delta) == 0.0
+
+
+def test_huber_second_derivative():
+    # ℓ'' = 1 inside the quadratic zone, 0 outside (the custom derivative is differentiable).
+    hessian = jax.vmap(jax.grad(jax.grad(lambda e: jaxloss.huber(e, jnp.zeros(()), delta=1.0))))
+    np.testing.assert_allclose(hessian(jnp.array([-3.0, -0.5, 0.2, 2.0])), [0.0, 1.0, 1.0, 0.0])
 
 
 def test_log_cosh_does_not_overflow_and_is_exact_for_tiny_residuals():
@@ -253,13 +270,15 @@ def test_pseudo_huber_exact_for_tiny_and_huge_residuals():
 @pytest.mark.parametrize("alpha", [2.0, 1.0, 0.0, -2.0, -np.inf, np.inf, 0.5, -7.0, 4.0])
 def test_robust_special_cases_and_general_shape(alpha):
     e = np.array([0.0, 0.1, 0.7, 1.0, 2.5, 6.0])
-    got = jaxloss.robust(e.astype(np.float32), np.zeros(6, np.float32), alpha=alpha,
-                         scale=0.9, reduction="none")  # fmt: skip
+    got = jaxloss.robust(
+        e.astype(np.float32), np.zeros(6, np.float32), alpha=alpha, scale=0.9, reduction="none"
+    )
     # exp(½x²) at α = +inf multiplies the float32 rounding of x by x² (≈ 44 at x = 6/0.9).
     rtol = 2e-5 if alpha == np.inf else 3e-6
     np.testing.assert_allclose(got, barron(e, alpha, 0.9), rtol=rtol, atol=1e-7)
-    grad = jax.grad(lambda p: jaxloss.robust(p, jnp.zeros(6), alpha=alpha, scale=0.9,
-                                             reduction="sum"))(e.astype(np.float32))  # fmt: skip
+    grad = jax.grad(
+        lambda p: jaxloss.robust(p, jnp.zeros(6), alpha=alpha, scale=0.9, reduction="sum")
+    )(e.astype(np.float32))
     if alpha == np.inf:
         expected_grad = e / 0.81 * np.exp(0.5 * (e / 0.9) ** 2)
     else:
@@ -342,8 +361,9 @@ class TransformationsTest(chex.TestCase):
         value, grad = self.variant(jax.value_and_grad(lambda p: case.loss(p, t)))(p)
         expected = reference_reduce(case.ref(p.astype(np.float64), t.astype(np.float64)))
         np.testing.assert_allclose(value, expected, rtol=2e-5)
-        np.testing.assert_allclose(grad, case.grad(p.astype(np.float64), t) / p.size,
-                                   rtol=1e-4, atol=1e-7)  # fmt: skip
+        np.testing.assert_allclose(
+            grad, case.grad(p.astype(np.float64), t) / p.size, rtol=1e-4, atol=1e-7
+        )
 
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters((case.name, case.name) for case in CASES)
@@ -401,8 +421,9 @@ def test_grad_with_respect_to_alpha_and_scale_together():
 # Properties.
 # --------------------------------------------------------------------------------------------
 
-_values = hnp.arrays(np.float32, st.integers(1, 12),
-                     elements=st.floats(-50, 50, width=32, allow_subnormal=False))  # fmt: skip
+_values = hnp.arrays(
+    np.float32, st.integers(1, 12), elements=st.floats(-50, 50, width=32, allow_subnormal=False)
+)
 
 
 @st.composite
@@ -459,10 +480,12 @@ def test_property_symmetric(case):
 def test_property_mse_scales_quadratically_and_mae_linearly(pt, c):
     p, t = (x.astype(np.float64) for x in pt)
     with jax.enable_x64(True):
-        np.testing.assert_allclose(jaxloss.mse(c * p, c * t), c**2 * jaxloss.mse(p, t),
-                                   rtol=1e-10, atol=1e-300)  # fmt: skip
-        np.testing.assert_allclose(jaxloss.mae(c * p, c * t), c * jaxloss.mae(p, t),
-                                   rtol=1e-10, atol=1e-300)  # fmt: skip
+        np.testing.assert_allclose(
+            jaxloss.mse(c * p, c * t), c**2 * jaxloss.mse(p, t), rtol=1e-10, atol=1e-300
+        )
+        np.testing.assert_allclose(
+            jaxloss.mae(c * p, c * t), c * jaxloss.mae(p, t), rtol=1e-10, atol=1e-300
+        )
 
 
 @given(_pairs(-20, 20), st.floats(-10, 1.9), st.floats(0.01, 0.5))
@@ -481,3 +504,34 @@ def test_property_robust_bounded_below_its_quadratic(pt):
         rho = np.asarray(jaxloss.robust(p, t, alpha=alpha, reduction="none"), np.float64)
         half_sq = 0.5 * (p.astype(np.float64) - t) ** 2
         assert np.all(rho <= half_sq * (1 + 1e-6) + 1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Cost: the contract adds nothing to the compiled program (timings live in benchmarks/).
+# --------------------------------------------------------------------------------------------
+
+
+def _compiled_ops(fn, *args):
+    text = jax.jit(jax.value_and_grad(fn)).lower(*args).compile().as_text()
+    return collections.Counter(re.findall(r"= \w+\[[^\]]*\]\S* (\w+)\(", text))
+
+
+def test_mse_compiles_to_the_same_program_as_plain_jnp():
+    p, t = jnp.ones(4096), jnp.zeros(4096)
+    ours = _compiled_ops(jaxloss.mse, p, t)
+    plain = _compiled_ops(lambda p, t: jnp.mean((p - t) ** 2), p, t)
+    assert ours == plain and ours["reduce"] == 1
+
+
+def test_huber_compiles_to_no_more_work_than_the_plain_where_form():
+    p, t = jnp.ones(4096), jnp.zeros(4096)
+
+    def plain(p, t):
+        e = p - t
+        return jnp.mean(jnp.where(jnp.abs(e) <= 1.0, 0.5 * e * e, jnp.abs(e) - 0.5))
+
+    ours = _compiled_ops(jaxloss.huber, p, t)
+    theirs = _compiled_ops(plain, p, t)
+    elementwise = ("multiply", "add", "subtract", "select", "compare", "abs", "sign", "negate")
+    assert sum(ours[op] for op in elementwise) <= sum(theirs[op] for op in elementwise)
+    assert ours["fusion"] <= theirs["fusion"] and ours["reduce"] == theirs["reduce"] == 1

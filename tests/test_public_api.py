@@ -1,0 +1,86 @@
+"""The public surface: every name exported, documented (math, Args, Returns, example), typed."""
+
+import inspect
+
+import pytest
+
+import jaxloss
+
+LOSSES = [
+    "gaussian_nll",
+    "huber",
+    "log_cosh",
+    "mae",
+    "mape",
+    "mse",
+    "msle",
+    "pinball",
+    "poisson_nll",
+    "pseudo_huber",
+    "rmse",
+    "robust",
+]
+
+
+def test_all_lists_exactly_the_public_names():
+    public = {n for n in dir(jaxloss) if not n.startswith("_")} - {"annotations"}
+    modules = {n for n in public if inspect.ismodule(getattr(jaxloss, n))}
+    assert sorted(jaxloss.__all__) == jaxloss.__all__
+    assert set(jaxloss.__all__) == public - modules
+    assert set(LOSSES) <= set(jaxloss.__all__)
+
+
+@pytest.mark.parametrize("name", jaxloss.__all__)
+def test_docstring_has_args_returns_and_example(name):
+    obj = getattr(jaxloss, name)
+    doc = inspect.getdoc(obj)
+    assert doc, f"jaxloss.{name} has no docstring"
+    sections = ["Returns:", ">>> "] + (["Args:"] if inspect.signature(obj).parameters else [])
+    for section in sections:
+        assert section in doc, f"jaxloss.{name} docstring lacks {section!r}"
+    assert "{contract_args}" not in doc and "{returns}" not in doc
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_loss_signature_follows_the_contract(name):
+    signature = inspect.signature(getattr(jaxloss, name))
+    params = signature.parameters
+    assert list(params)[:2] == ["predictions", "targets"]
+    for arg, default in [("weights", None), ("where", None), ("axis", None), ("reduction", "mean")]:
+        assert params[arg].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params[arg].default == default
+    assert all(p.annotation is not inspect.Parameter.empty for p in params.values())
+    assert signature.return_annotation is not inspect.Signature.empty
+    doc = inspect.getdoc(getattr(jaxloss, name))
+    assert ".. math::" in doc, f"jaxloss.{name} docstring states no formula"
+
+
+@pytest.mark.parametrize(
+    ("name", "hyperparameter", "default"),
+    [
+        ("huber", "delta", 1.0),
+        ("pseudo_huber", "delta", 1.0),
+        ("pinball", "quantile", 0.5),
+        ("gaussian_nll", "full", False),
+        ("poisson_nll", "log_input", True),
+        ("poisson_nll", "full", False),
+        ("robust", "scale", 1.0),
+    ],
+)
+def test_hyperparameter_names_and_defaults(name, hyperparameter, default):
+    param = inspect.signature(getattr(jaxloss, name)).parameters[hyperparameter]
+    assert param.kind is inspect.Parameter.KEYWORD_ONLY and param.default == default
+
+
+def test_robust_alpha_is_required_and_gaussian_variance_positional():
+    params = inspect.signature(jaxloss.robust).parameters
+    assert params["alpha"].default is inspect.Parameter.empty
+    assert list(inspect.signature(jaxloss.gaussian_nll).parameters)[2] == "variance"
+
+
+@pytest.mark.parametrize("name", jaxloss.__all__)
+def test_every_argument_is_described(name):
+    obj = getattr(jaxloss, name)
+    args_section = inspect.getdoc(obj).split("Args:", 1)[-1].split("Returns:", 1)[0]
+    for param in inspect.signature(obj).parameters:
+        assert f"\n  {param}:" in "\n" + args_section, f"jaxloss.{name}: {param} undocumented"
