@@ -374,39 +374,48 @@ def reduce(
     return safe_divide(total, jnp.sum(w, axis=axes))
 
 
-def elementwise_loss(
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """Validated inputs in the compute dtype, with masked-out entries replaced by stand-ins.
+
+    ``weights`` and ``mask`` keep their compact shapes (a scalar or trailing unit axes), so
+    an unweighted call compiles to exactly the plain formula.
+    """
+
+    predictions: jax.Array
+    targets: jax.Array
+    weights: jax.Array | None
+    mask: jax.Array | None
+    params: dict[str, jax.Array]
+
+
+def prepare(
     name: str,
-    formula: Callable[..., jax.Array],
     predictions: ArrayLike,
     targets: ArrayLike,
     *,
     weights: ArrayLike | None,
     where: ArrayLike | None,
-    axis: Axis,
-    reduction: str,
     params: Mapping[str, ArrayLike] | None = None,
     domains: Mapping[str, Domain] | None = None,
-    reductions: tuple[str, ...] = REDUCTIONS,
-) -> jax.Array:
-    """Evaluates ``formula(p, t, **params)`` under the shared contract and reduces it.
+) -> Inputs:
+    """Validates and casts everything a loss or a metric gets, and checks the domains.
 
     Args:
-      name: the public loss name, used in every error message.
-      formula: the elementwise loss; gets predictions, targets and ``params`` cast to the
-        compute dtype, and must be finite where predictions and targets are 0 and every
-        parameter is 1 (the stand-in values of masked-out entries).
-      predictions, targets, weights, where, axis, reduction: as in every public loss.
+      name: the public name, used in every error message.
+      predictions: as in every public loss.
+      targets: as in every public loss.
+      weights: as in every public loss.
+      where: as in every public loss.
       params: hyperparameters and per-element operands, each a scalar or same-rank array.
       domains: required ranges, keyed by ``"predictions"``, ``"targets"`` or a ``params`` key.
-      reductions: the reductions this loss accepts.
 
     Returns:
-      The reduced loss in the compute dtype.
+      The prepared inputs. Where ``where`` excludes an entry, predictions and targets are 0
+      and full-shape parameters are 1: the consumer must be finite there.
     """
-    reduction = check_reduction(name, reduction, reductions)
     p, t = as_data(name, predictions, targets)
     shape, dtype = p.shape, p.dtype
-    axes = normalize_axis(name, axis, p.ndim, reduction)
     hyper = {k: as_param(name, k, v, shape, dtype) for k, v in (params or {}).items()}
     w = as_weights(name, weights, shape, dtype)
     mask = as_mask(name, where, shape)
@@ -429,4 +438,47 @@ def elementwise_loss(
         p = jnp.where(full, p, zero)
         t = jnp.where(full, t, zero)
         hyper = {k: jnp.where(full, v, one) if v.shape == shape else v for k, v in hyper.items()}
-    return reduce(formula(p, t, **hyper), w, mask, axes, reduction)
+    return Inputs(p, t, w, mask, hyper)
+
+
+def elementwise_loss(
+    name: str,
+    formula: Callable[..., jax.Array],
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    axis: Axis,
+    reduction: str,
+    params: Mapping[str, ArrayLike] | None = None,
+    domains: Mapping[str, Domain] | None = None,
+    reductions: tuple[str, ...] = REDUCTIONS,
+) -> jax.Array:
+    """Evaluates ``formula(p, t, **params)`` under the shared contract and reduces it.
+
+    Args:
+      name: the public loss name, used in every error message.
+      formula: the elementwise loss; gets predictions, targets and ``params`` cast to the
+        compute dtype, and must be finite where predictions and targets are 0 and every
+        parameter is 1 (the stand-in values of masked-out entries).
+      predictions: as in every public loss.
+      targets: as in every public loss.
+      weights: as in every public loss.
+      where: as in every public loss.
+      axis: as in every public loss.
+      reduction: as in every public loss.
+      params: hyperparameters and per-element operands, each a scalar or same-rank array.
+      domains: required ranges, keyed by ``"predictions"``, ``"targets"`` or a ``params`` key.
+      reductions: the reductions this loss accepts.
+
+    Returns:
+      The reduced loss in the compute dtype.
+    """
+    reduction = check_reduction(name, reduction, reductions)
+    inputs = prepare(
+        name, predictions, targets, weights=weights, where=where, params=params, domains=domains
+    )
+    axes = normalize_axis(name, axis, inputs.predictions.ndim, reduction)
+    elementwise = formula(inputs.predictions, inputs.targets, **inputs.params)
+    return reduce(elementwise, inputs.weights, inputs.mask, axes, reduction)

@@ -22,26 +22,38 @@ from ._contract import Axis, Reduction
 _F = TypeVar("_F", bound=Callable[..., jax.Array])
 
 _CONTRACT_ARGS = """\
-      weights: non-negative sample weights: a scalar, the shape of ``predictions``, or a
-        leading prefix of it (``(N,)`` weights the rows of ``(N, K)`` data). Default: all 1.
-      where: boolean mask, shaped like ``weights``. ``False`` excludes an element from the
-        value and the gradient, even where its inputs are NaN (padding). Default: all.
-      axis: the axes to reduce: ``None`` (all), an int or a tuple of ints. ``axis=0`` on
-        ``(N, K)`` data gives one value per output.
-      reduction: ``"mean"``, the weighted mean ``Σ w·ℓ / Σ w`` over the selected elements (0,
-        with a zero gradient, where ``Σ w = 0``); ``"sum"``, ``Σ w·ℓ``; or ``"none"``, the
-        elementwise ``w·ℓ`` (0 where excluded)."""
+weights: non-negative sample weights: a scalar, the shape of ``predictions``, or a
+  leading prefix of it (``(N,)`` weights the rows of ``(N, K)`` data). Default: all 1.
+where: boolean mask, shaped like ``weights``. ``False`` excludes an element from the
+  value and the gradient, even where its inputs are NaN (padding). Default: all.
+axis: the axes to reduce: ``None`` (all), an int or a tuple of ints. ``axis=0`` on
+  ``(N, K)`` data gives one value per output.
+reduction: ``"mean"``, the weighted mean ``Σ w·ℓ / Σ w`` over the selected elements (0,
+  with a zero gradient, where ``Σ w = 0``); ``"sum"``, ``Σ w·ℓ``; or ``"none"``, the
+  elementwise ``w·ℓ`` (0 where excluded)."""
 
 _RETURNS = """\
-      The loss, reduced over ``axis``, in the compute dtype: the inputs' float dtype, with
-      float16/bfloat16 computed and accumulated in float32 and integers or booleans promoted
-      to the default float dtype."""
+The loss, reduced over ``axis``, in the compute dtype: the inputs' float dtype, with
+float16/bfloat16 computed and accumulated in float32 and integers or booleans promoted
+to the default float dtype."""
 
 
 def _documented(fn: _F) -> _F:
-    """Fills the contract's shared Args and Returns text into a loss's docstring."""
-    doc = fn.__doc__ or ""
-    fn.__doc__ = doc.replace("{contract_args}", _CONTRACT_ARGS).replace("{returns}", _RETURNS)
+    """Fills the contract's shared Args and Returns text into a loss's docstring.
+
+    Each placeholder line (``{contract_args}``, ``{returns}``) is replaced by the shared
+    text, indented like the placeholder.
+    """
+    shared = {"{contract_args}": _CONTRACT_ARGS, "{returns}": _RETURNS}
+    lines = []
+    for line in (fn.__doc__ or "").splitlines():
+        text = shared.get(line.strip())
+        if text is None:
+            lines.append(line)
+        else:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.extend(indent + shared_line for shared_line in text.splitlines())
+    fn.__doc__ = "\n".join(lines)
     return fn
 
 
@@ -215,28 +227,28 @@ def mse(
 ) -> jax.Array:
     """Mean squared error.
 
-        .. math::
-          ℓ(p, t) = (p − t)^2, \\qquad \\mathrm{MSE} = Σ_i w_i ℓ_i / Σ_i w_i
+    .. math::
+      ℓ(p, t) = (p − t)^2, \\qquad \\mathrm{MSE} = Σ_i w_i ℓ_i / Σ_i w_i
 
-        The same as ``sklearn.metrics.mean_squared_error`` (``axis=0`` is its
-        ``multioutput="raw_values"``) and ``optax.losses.squared_error(...).mean()``.
+    The same as ``sklearn.metrics.mean_squared_error`` (``axis=0`` is its
+    ``multioutput="raw_values"``) and ``optax.losses.squared_error(...).mean()``.
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> p, t = jnp.array([1.0, 2.0, 4.0, 0.0]), jnp.array([1.0, 3.0, 1.0, 0.0])
-          >>> print(jaxloss.mse(p, t))
-          2.5
-          >>> print(jaxloss.mse(p, t, weights=jnp.array([1.0, 1.0, 0.0, 0.0])))
-          0.5
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> p, t = jnp.array([1.0, 2.0, 4.0, 0.0]), jnp.array([1.0, 3.0, 1.0, 0.0])
+      >>> print(jaxloss.mse(p, t))
+      2.5
+      >>> print(jaxloss.mse(p, t, weights=jnp.array([1.0, 1.0, 0.0, 0.0])))
+      0.5
     """
     return _contract.elementwise_loss(
         "mse",
@@ -280,31 +292,31 @@ def rmse(
 ) -> jax.Array:
     """Root mean squared error: the square root of :func:`mse` with the same arguments.
 
-        .. math::
-          \\mathrm{RMSE} = \\sqrt{Σ_i w_i (p_i − t_i)^2 / Σ_i w_i}
+    .. math::
+      \\mathrm{RMSE} = \\sqrt{Σ_i w_i (p_i − t_i)^2 / Σ_i w_i}
 
-        Reported in the targets' units. Its gradient at zero residual is 0 (the minimal-norm
-        subgradient), never NaN. ``reduction="sum"`` gives ``√(Σ w·e²)``, the weighted L2 norm of
-        the residuals; ``"none"`` is refused, since a square root of one element is ``|e|``
-        (use :func:`mae` or ``mse(..., reduction="none")``). With ``axis=0`` on ``(N, K)`` data it
-        gives one RMSE per output, as ``sklearn.metrics.root_mean_squared_error`` with
-        ``multioutput="raw_values"``.
+    Reported in the targets' units. Its gradient at zero residual is 0 (the minimal-norm
+    subgradient), never NaN. ``reduction="sum"`` gives ``√(Σ w·e²)``, the weighted L2 norm of
+    the residuals; ``"none"`` is refused, since a square root of one element is ``|e|``
+    (use :func:`mae` or ``mse(..., reduction="none")``). With ``axis=0`` on ``(N, K)`` data it
+    gives one RMSE per output, as ``sklearn.metrics.root_mean_squared_error`` with
+    ``multioutput="raw_values"``.
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax, jax.numpy as jnp
-          >>> import jaxloss
-          >>> print(jaxloss.rmse(jnp.array([1.0, 2.0]), jnp.array([1.0, 4.0])))
-          1.4142135
-          >>> print(jax.grad(jaxloss.rmse)(jnp.array([3.0]), jnp.array([3.0])))
-          [0.]
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.rmse(jnp.array([1.0, 2.0]), jnp.array([1.0, 4.0])))
+      1.4142135
+      >>> print(jax.grad(jaxloss.rmse)(jnp.array([3.0]), jnp.array([3.0])))
+      [0.]
     """
     if reduction == "none":
         raise ValueError(
@@ -338,26 +350,26 @@ def mae(
 ) -> jax.Array:
     """Mean absolute error.
 
-        .. math::
-          ℓ(p, t) = |p − t|
+    .. math::
+      ℓ(p, t) = |p − t|
 
-        The same as ``sklearn.metrics.mean_absolute_error``. Robust to outliers: each residual
-        pulls with the same force, so the minimiser is a (weighted) median. The gradient is
-        ``sign(e)``, and 0 at ``p = t`` (the minimal-norm subgradient).
+    The same as ``sklearn.metrics.mean_absolute_error``. Robust to outliers: each residual
+    pulls with the same force, so the minimiser is a (weighted) median. The gradient is
+    ``sign(e)``, and 0 at ``p = t`` (the minimal-norm subgradient).
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> print(jaxloss.mae(jnp.array([1.0, 2.0, 4.0, 0.0]), jnp.array([1.0, 3.0, 1.0, 0.0])))
-          1.0
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.mae(jnp.array([1.0, 2.0, 4.0, 0.0]), jnp.array([1.0, 3.0, 1.0, 0.0])))
+      1.0
     """
     return _contract.elementwise_loss(
         "mae",
@@ -384,29 +396,29 @@ def huber(
 ) -> jax.Array:
     """Huber loss: quadratic for small residuals, linear for large ones.
 
-        .. math::
-          ℓ(p, t) = \\begin{cases} ½ e^2 & |e| ≤ δ \\\\ δ (|e| − ½ δ) & |e| > δ \\end{cases},
-          \\qquad e = p − t
+    .. math::
+      ℓ(p, t) = \\begin{cases} ½ e^2 & |e| ≤ δ \\\\ δ (|e| − ½ δ) & |e| > δ \\end{cases},
+      \\qquad e = p − t
 
-        The ½e² convention of ``optax.losses.huber_loss`` and ``torch.nn.functional.huber_loss``
-        (so ``δ → ∞`` gives ``½·mse``; ``smooth_l1`` is ``huber / δ``). Value and gradient are
-        continuous at ``|e| = δ``, where the gradient is ``δ·sign(e)``.
+    The ½e² convention of ``optax.losses.huber_loss`` and ``torch.nn.functional.huber_loss``
+    (so ``δ → ∞`` gives ``½·mse``; ``smooth_l1`` is ``huber / δ``). Value and gradient are
+    continuous at ``|e| = δ``, where the gradient is ``δ·sign(e)``.
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-          delta: the residual size where the loss turns linear, ``> 0``; ``inf`` is allowed. A
-            scalar or a same-rank broadcastable array (``(1, K)``: one per output); may be traced.
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      delta: the residual size where the loss turns linear, ``> 0``; ``inf`` is allowed. A
+        scalar or a same-rank broadcastable array (``(1, K)``: one per output); may be traced.
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> print(jaxloss.huber(jnp.array([0.5, 3.0]), jnp.zeros(2), reduction="none"))
-          [0.125 2.5  ]
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.huber(jnp.array([0.5, 3.0]), jnp.zeros(2), reduction="none"))
+      [0.125 2.5  ]
     """
     return _contract.elementwise_loss(
         "huber",
@@ -435,28 +447,28 @@ def pseudo_huber(
 ) -> jax.Array:
     """Pseudo-Huber loss: a smooth (infinitely differentiable) Huber.
 
-        .. math::
-          ℓ(p, t) = δ^2 \\left(\\sqrt{1 + (e/δ)^2} − 1\\right), \\qquad e = p − t
+    .. math::
+      ℓ(p, t) = δ^2 \\left(\\sqrt{1 + (e/δ)^2} − 1\\right), \\qquad e = p − t
 
-        ``≈ ½e²`` for ``|e| ≪ δ`` and ``≈ δ|e|`` for ``|e| ≫ δ``, the same asymptotes as
-        :func:`huber`. Computed as ``e² / (1 + √(1 + (e/δ)²))``, which neither cancels for small
-        residuals nor overflows for large ones.
+    ``≈ ½e²`` for ``|e| ≪ δ`` and ``≈ δ|e|`` for ``|e| ≫ δ``, the same asymptotes as
+    :func:`huber`. Computed as ``e² / (1 + √(1 + (e/δ)²))``, which neither cancels for small
+    residuals nor overflows for large ones.
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-          delta: the transition scale, ``> 0`` (scalar or same-rank array; may be traced).
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      delta: the transition scale, ``> 0`` (scalar or same-rank array; may be traced).
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> loss = jaxloss.pseudo_huber(jnp.array([0.0, 1.0]), jnp.zeros(2), reduction="sum")
-          >>> print(f"{float(loss):.6f}")  # √2 − 1
-          0.414214
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> loss = jaxloss.pseudo_huber(jnp.array([0.0, 1.0]), jnp.zeros(2), reduction="sum")
+      >>> print(f"{float(loss):.6f}")  # √2 − 1
+      0.414214
     """
     return _contract.elementwise_loss(
         "pseudo_huber",
@@ -484,26 +496,26 @@ def log_cosh(
 ) -> jax.Array:
     """Log-cosh loss.
 
-        .. math::
-          ℓ(p, t) = \\log\\cosh(p − t)
+    .. math::
+      ℓ(p, t) = \\log\\cosh(p − t)
 
-        ``≈ ½e²`` for small residuals and ``≈ |e| − log 2`` for large ones; its gradient is
-        ``tanh(e)``. Stable everywhere: no overflow at ``|e| = 10⁴`` (where ``cosh`` overflows),
-        and no cancellation to 0 for tiny residuals.
+    ``≈ ½e²`` for small residuals and ``≈ |e| − log 2`` for large ones; its gradient is
+    ``tanh(e)``. Stable everywhere: no overflow at ``|e| = 10⁴`` (where ``cosh`` overflows),
+    and no cancellation to 0 for tiny residuals.
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> print(f"{float(jaxloss.log_cosh(jnp.array([1e4]), jnp.array([0.0]))):.2f}")
-          9999.31
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(f"{float(jaxloss.log_cosh(jnp.array([1e4]), jnp.array([0.0]))):.2f}")
+      9999.31
     """
     return _contract.elementwise_loss(
         "log_cosh",
@@ -530,28 +542,28 @@ def pinball(
 ) -> jax.Array:
     """Pinball (quantile) loss, minimised by the ``quantile``-th conditional quantile.
 
-        .. math::
-          ℓ(p, t) = \\max(q\\,(t − p),\\; (q − 1)(t − p))
+    .. math::
+      ℓ(p, t) = \\max(q\\,(t − p),\\; (q − 1)(t − p))
 
-        Under-prediction costs ``q`` per unit, over-prediction ``1 − q``. The same loss as
-        ``sklearn.metrics.mean_pinball_loss(alpha=quantile)``; ``quantile=0.5`` is ``½·mae``.
+    Under-prediction costs ``q`` per unit, over-prediction ``1 − q``. The same loss as
+    ``sklearn.metrics.mean_pinball_loss(alpha=quantile)``; ``quantile=0.5`` is ``½·mae``.
 
-        Args:
-          predictions: predicted quantiles, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-          quantile: the target quantile ``q`` in ``[0, 1]``: a scalar, or a same-rank array such
-            as ``(1, K)`` to fit K quantiles at once; may be traced.
-    {contract_args}
+    Args:
+      predictions: predicted quantiles, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      quantile: the target quantile ``q`` in ``[0, 1]``: a scalar, or a same-rank array such
+        as ``(1, K)`` to fit K quantiles at once; may be traced.
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> t = jnp.array([1.0, 1.0])
-          >>> print(jaxloss.pinball(jnp.array([0.0, 2.0]), t, quantile=0.75, reduction="none"))
-          [0.75 0.25]
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> t = jnp.array([1.0, 1.0])
+      >>> print(jaxloss.pinball(jnp.array([0.0, 2.0]), t, quantile=0.75, reduction="none"))
+      [0.75 0.25]
     """
     return _contract.elementwise_loss(
         "pinball",
@@ -580,28 +592,28 @@ def msle(
 ) -> jax.Array:
     """Mean squared logarithmic error.
 
-        .. math::
-          ℓ(p, t) = (\\log(1 + p) − \\log(1 + t))^2
+    .. math::
+      ℓ(p, t) = (\\log(1 + p) − \\log(1 + t))^2
 
-        The same as ``sklearn.metrics.mean_squared_log_error``. Defined for ``p, t > −1``:
-        out-of-domain values known at trace time raise ``ValueError`` (as scikit-learn does);
-        under ``jax.jit`` they cannot be seen, and both inputs are clamped to ``≥ −1 + eps``
-        (``eps = 1e-7``) so the loss stays finite; :func:`jaxloss.checked` turns them into errors.
+    The same as ``sklearn.metrics.mean_squared_log_error``. Defined for ``p, t > −1``:
+    out-of-domain values known at trace time raise ``ValueError`` (as scikit-learn does);
+    under ``jax.jit`` they cannot be seen, and both inputs are clamped to ``≥ −1 + eps``
+    (``eps = 1e-7``) so the loss stays finite; :func:`jaxloss.checked` turns them into errors.
 
-        Args:
-          predictions: predicted values ``> −1``, any shape, real dtype.
-          targets: target values ``> −1``, the same shape as ``predictions``.
-          eps: the clamp margin above −1 used under ``jit``, ``> 0``.
-    {contract_args}
+    Args:
+      predictions: predicted values ``> −1``, any shape, real dtype.
+      targets: target values ``> −1``, the same shape as ``predictions``.
+      eps: the clamp margin above −1 used under ``jit``, ``> 0``.
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> print(jaxloss.msle(jnp.array([0.0, jnp.e - 1]), jnp.zeros(2)))
-          0.5
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.msle(jnp.array([0.0, jnp.e - 1]), jnp.zeros(2)))
+      0.5
     """
     above_minus_one = _contract.ABOVE_MINUS_ONE
     return _contract.elementwise_loss(
@@ -639,27 +651,27 @@ def mape(
 ) -> jax.Array:
     """Mean absolute percentage error, as a fraction (0.1 means 10%).
 
-        .. math::
-          ℓ(p, t) = |p − t| / \\max(|t|, ε)
+    .. math::
+      ℓ(p, t) = |p − t| / \\max(|t|, ε)
 
-        The same as ``sklearn.metrics.mean_absolute_percentage_error``, including its
-        ``ε = 2.220446049250313e-16`` (float64 machine epsilon): a zero target gives a huge but
-        finite loss, not Inf. Exclude such targets with ``where`` if they are expected.
+    The same as ``sklearn.metrics.mean_absolute_percentage_error``, including its
+    ``ε = 2.220446049250313e-16`` (float64 machine epsilon): a zero target gives a huge but
+    finite loss, not Inf. Exclude such targets with ``where`` if they are expected.
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-          eps: the floor on ``|t|`` in the denominator, ``> 0``.
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      eps: the floor on ``|t|`` in the denominator, ``> 0``.
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> print(jaxloss.mape(jnp.array([110.0, 45.0]), jnp.array([100.0, 50.0])))
-          0.1
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.mape(jnp.array([110.0, 45.0]), jnp.array([100.0, 50.0])))
+      0.1
     """
     return _contract.elementwise_loss(
         "mape",
@@ -699,32 +711,32 @@ def gaussian_nll(
 ) -> jax.Array:
     """Gaussian negative log-likelihood with a predicted variance (heteroscedastic regression).
 
-        .. math::
-          ℓ(μ, t, σ^2) = ½\\left(\\log \\max(σ^2, ε) + \\frac{(μ − t)^2}{\\max(σ^2, ε)}\\right)
-            \\;[+\\; ½ \\log 2π \\text{ if full}]
+    .. math::
+      ℓ(μ, t, σ^2) = ½\\left(\\log \\max(σ^2, ε) + \\frac{(μ − t)^2}{\\max(σ^2, ε)}\\right)
+        \\;[+\\; ½ \\log 2π \\text{ if full}]
 
-        PyTorch's ``gaussian_nll_loss`` convention: ``variance`` is the variance (not the standard
-        deviation or its log), clamped below at ``eps`` for the value while the gradient passes
-        through the clamp unchanged, and the constant ``½ log 2π`` is added only with
-        ``full=True``.
+    PyTorch's ``gaussian_nll_loss`` convention: ``variance`` is the variance (not the standard
+    deviation or its log), clamped below at ``eps`` for the value while the gradient passes
+    through the clamp unchanged, and the constant ``½ log 2π`` is added only with
+    ``full=True``.
 
-        Args:
-          predictions: predicted means ``μ``, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-          variance: predicted variances ``σ² >= 0``: the shape of ``predictions``, a scalar
-            (homoscedastic), or a same-rank broadcastable array such as ``(N, 1)``.
-          full: whether to include the constant ``½ log 2π`` (a Python bool).
-          eps: the floor on the variance, ``> 0``.
-    {contract_args}
+    Args:
+      predictions: predicted means ``μ``, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      variance: predicted variances ``σ² >= 0``: the shape of ``predictions``, a scalar
+        (homoscedastic), or a same-rank broadcastable array such as ``(N, 1)``.
+      full: whether to include the constant ``½ log 2π`` (a Python bool).
+      eps: the floor on the variance, ``> 0``.
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax.numpy as jnp
-          >>> import jaxloss
-          >>> print(jaxloss.gaussian_nll(jnp.array([0.0]), jnp.array([2.0]), jnp.array([4.0])))
-          1.1931472
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> print(jaxloss.gaussian_nll(jnp.array([0.0]), jnp.array([2.0]), jnp.array([4.0])))
+      1.1931472
     """
     full = _check_flag("gaussian_nll", "full", full)
     return _contract.elementwise_loss(
@@ -758,8 +770,8 @@ def poisson_nll(
 
     .. math::
       ℓ(p, t) = \\begin{cases} e^{p} − t\\,p & \\text{log\\_input} \\\\
-        p − t \\log(p + ε) & \\text{otherwise} \\end{cases}
-        \\;[+\\; t \\log t − t + ½ \\log(2π t) \\text{ for } t > 1 \\text{ if full}]
+    p − t \\log(p + ε) & \\text{otherwise} \\end{cases}
+    \\;[+\\; t \\log t − t + ½ \\log(2π t) \\text{ for } t > 1 \\text{ if full}]
 
     PyTorch's ``poisson_nll_loss`` convention: with ``log_input=True`` the prediction is the
     log-rate; otherwise it is the rate ``λ >= 0`` and ``ε = 1e-8`` keeps ``log λ`` finite at
@@ -776,10 +788,10 @@ def poisson_nll(
       log_input: whether ``predictions`` are log-rates (a Python bool).
       full: whether to add the Stirling term (a Python bool).
       eps: added to the rate inside the log when ``log_input=False``, ``> 0``.
-{contract_args}
+      {contract_args}
 
     Returns:
-{returns}
+      {returns}
 
     Example:
       >>> import jax.numpy as jnp
@@ -820,57 +832,57 @@ def robust(
 ) -> jax.Array:
     """Barron's general and adaptive robust loss.
 
-        .. math::
-          ρ(e, α, c) = \\frac{|α − 2|}{α} \\left(\\left(\\frac{(e/c)^2}{|α − 2|} + 1
-            \\right)^{α/2} − 1\\right), \\qquad e = p − t
+    .. math::
+      ρ(e, α, c) = \\frac{|α − 2|}{α} \\left(\\left(\\frac{(e/c)^2}{|α − 2|} + 1
+        \\right)^{α/2} − 1\\right), \\qquad e = p − t
 
-        with its limits at the singular shapes. ``α`` sets robustness, ``c`` the size of the
-        quadratic bowl near 0; ``ρ ≈ ½(e/c)²`` for small residuals, for every ``α``.
+    with its limits at the singular shapes. ``α`` sets robustness, ``c`` the size of the
+    quadratic bowl near 0; ``ρ ≈ ½(e/c)²`` for small residuals, for every ``α``.
 
-        ====== ====================================== =========================
-        α      ρ(e, α, c), x = e/c                    name
-        ====== ====================================== =========================
-        2      ½ x²                                   L2 (½·mse)
-        1      √(x² + 1) − 1                          Charbonnier / pseudo-Huber
-        0      log(½ x² + 1)                          Cauchy / Lorentzian
-        −2     2x² / (x² + 4)                         Geman-McClure
-        −∞     1 − exp(−½ x²)                         Welsch / Leclerc
-        ====== ====================================== =========================
+    ====== ====================================== =========================
+    α      ρ(e, α, c), x = e/c                    name
+    ====== ====================================== =========================
+    2      ½ x²                                   L2 (½·mse)
+    1      √(x² + 1) − 1                          Charbonnier / pseudo-Huber
+    0      log(½ x² + 1)                          Cauchy / Lorentzian
+    −2     2x² / (x² + 4)                         Geman-McClure
+    −∞     1 − exp(−½ x²)                         Welsch / Leclerc
+    ====== ====================================== =========================
 
-        ``+∞`` gives ``exp(½ x²) − 1``. The loss is differentiable in ``alpha`` and ``scale``,
-        so both can be learned jointly with the model ("adaptive"): keep ``scale > 0`` (e.g.
-        ``softplus``) and ``alpha`` in a range such as ``(0, 2)``. It is evaluated as
-        ``½|α−2|·L·(e^{αL/2} − 1)/(αL/2)`` with ``L = log1p(x²/|α−2|)``: accurate for tiny
-        residuals (``x = 1e-4`` gives ``x²/2``, not 0) and smooth through ``α = 0``. At
-        ``α = 2`` the value is ``½x²`` exactly; there the true ``∂ρ/∂α`` grows without bound
-        (like ``log(1/|α−2|)``), and the gradient returned is the finite, positive value of the
-        formula at ``|α − 2| = eps`` (ρ increases with α everywhere).
+    ``+∞`` gives ``exp(½ x²) − 1``. The loss is differentiable in ``alpha`` and ``scale``,
+    so both can be learned jointly with the model ("adaptive"): keep ``scale > 0`` (e.g.
+    ``softplus``) and ``alpha`` in a range such as ``(0, 2)``. It is evaluated as
+    ``½|α−2|·L·(e^{αL/2} − 1)/(αL/2)`` with ``L = log1p(x²/|α−2|)``: accurate for tiny
+    residuals (``x = 1e-4`` gives ``x²/2``, not 0) and smooth through ``α = 0``. At
+    ``α = 2`` the value is ``½x²`` exactly; there the true ``∂ρ/∂α`` grows without bound
+    (like ``log(1/|α−2|)``), and the gradient returned is the finite, positive value of the
+    formula at ``|α − 2| = eps`` (ρ increases with α everywhere).
 
-        Reference:
-          J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
-          https://arxiv.org/abs/1701.03077
+    Reference:
+      J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
+      https://arxiv.org/abs/1701.03077
 
-        Args:
-          predictions: predicted values, any shape, real dtype.
-          targets: target values, the same shape as ``predictions`` (never broadcast).
-          alpha: the shape, any real number including ``±inf`` (scalar or same-rank array; may
-            be traced and differentiated).
-          scale: the scale ``c > 0`` (scalar or same-rank array; may be traced and
-            differentiated).
-    {contract_args}
+    Args:
+      predictions: predicted values, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      alpha: the shape, any real number including ``±inf`` (scalar or same-rank array; may
+        be traced and differentiated).
+      scale: the scale ``c > 0`` (scalar or same-rank array; may be traced and
+        differentiated).
+      {contract_args}
 
-        Returns:
-    {returns}
+    Returns:
+      {returns}
 
-        Example:
-          >>> import jax, jax.numpy as jnp
-          >>> import jaxloss
-          >>> e = jnp.array([0.0, 1.0, 10.0])
-          >>> print(jnp.round(jaxloss.robust(e, jnp.zeros(3), alpha=0.0, reduction="none"), 4))
-          [0.     0.4055 3.9318]
-          >>> # d/dalpha, e.g. to learn the shape jointly with the model:
-          >>> print(f"{jax.grad(lambda a: jaxloss.robust(e, jnp.zeros(3), alpha=a))(1.0):.4f}")
-          3.3605
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import jaxloss
+      >>> e = jnp.array([0.0, 1.0, 10.0])
+      >>> print(jnp.round(jaxloss.robust(e, jnp.zeros(3), alpha=0.0, reduction="none"), 4))
+      [0.     0.4055 3.9318]
+      >>> # d/dalpha, e.g. to learn the shape jointly with the model:
+      >>> print(f"{jax.grad(lambda a: jaxloss.robust(e, jnp.zeros(3), alpha=a))(1.0):.4f}")
+      3.3605
     """
     return _contract.elementwise_loss(
         "robust",
