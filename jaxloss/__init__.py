@@ -5,6 +5,7 @@ where=None, axis=None, reduction="mean")`` that composes with ``jax.jit``, ``jax
 ``jax.vmap`` and sharding. See the README for the contract and the formulas.
 """
 
+from . import metrics as metrics
 from ._contract import checked as checked
 from ._contract import value_checks as value_checks
 from ._losses import gaussian_nll as gaussian_nll

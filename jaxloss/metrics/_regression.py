@@ -1,0 +1,501 @@
+"""A streaming, mergeable regression-metrics accumulator, right on any split of the data.
+
+The state holds, per output, the total weight and the weighted mean and centred second
+moment (M2) of the targets and of the residuals, plus the weighted absolute-error sum and
+the largest absolute error. Each batch's moments are computed two-pass around a shift, and
+states are merged with Chan et al.'s parallel update, so nothing ever computes
+``Σy² − (Σy)²/n``, which cancels to noise (and R² > 1) for targets with a large offset. Every
+running total is a double-float (:mod:`._compensated`): counts stay exact to 2^48 and means
+do not drift over many updates, all in float32, on any backend, without x64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from .. import _contract
+from .._losses import mse
+from . import _compensated as cf
+
+Pair = tuple[jax.Array, jax.Array]
+MULTIOUTPUT = ("raw_values", "uniform_average", "variance_weighted")
+_NAME = "metrics.Regression"
+
+
+def _safe_divide(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
+    positive = denominator > 0
+    return numerator / jnp.where(positive, denominator, jnp.ones_like(denominator))
+
+
+def _centred_moments(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair, jax.Array]:
+    """Weighted mean (as a double-float) and M2 of ``x`` along axis 0, computed two-pass.
+
+    The shift is a first estimate of the mean; the deviations from it are small and almost
+    exact, so their mean and M2 carry no cancellation even for 311030 ± 5 in float32.
+    """
+    total = total[None]  # keep the batch axis: no implicit rank promotion
+    shift = _safe_divide(jnp.sum(w * x, axis=0, keepdims=True), total)
+    deviation = x - shift
+    mean_deviation = _safe_divide(jnp.sum(w * deviation, axis=0, keepdims=True), total)
+    centred = deviation - mean_deviation
+    m2 = jnp.sum(w * centred * centred, axis=0)
+    return cf.two_sum(shift[0], mean_deviation[0]), m2
+
+
+@chex.dataclass(frozen=True, mappable_dataclass=False)
+class Regression:
+    """Streaming regression metrics: an immutable, mergeable pytree accumulator.
+
+    Feed batches with :meth:`update`, combine partial states (from other batches, hosts or
+    devices) with :meth:`merge` or :meth:`merge_across`, and read the metrics with
+    :meth:`compute`. With residual ``r = p − t``, weights ``w`` and ``W = Σ w``:
+
+    .. math::
+      \\mathrm{MSE} = Σ w r^2 / W, \\quad \\mathrm{MAE} = Σ w |r| / W, \\quad
+      \\mathrm{bias} = Σ w r / W, \\quad R^2 = 1 − \\frac{Σ w r^2}{Σ w (t − \\bar t)^2}, \\quad
+      \\mathrm{EV} = 1 − \\frac{Σ w (r − \\bar r)^2}{Σ w (t − \\bar t)^2}
+
+    each per output, matching scikit-learn's metrics on the concatenated data for any split
+    into batches and any merge order (to rounding). The state is tiny (a few numbers per
+    output), jittable, vmappable (one accumulator per sweep member) and usable as a
+    ``jax.lax.scan`` carry. All totals are float32 double-floats: counts stay exact past
+    2^31 (to 2^48) and running means do not drift, without ``jax_enable_x64``.
+
+    Attributes:
+      weight: total weight ``W`` per output, as a double-float ``(hi, lo)``.
+      samples: number of selected samples per output (the ``where`` mask, ignoring weights).
+      target_mean: weighted mean of the targets (double-float).
+      target_m2: ``Σ w (t − t̄)²`` (double-float).
+      residual_mean: weighted mean residual ``r̄`` (double-float).
+      residual_m2: ``Σ w (r − r̄)²`` (double-float).
+      abs_error: ``Σ w |r|`` (double-float).
+      max_error: ``max |r|`` over selected samples with positive weight (0 if none).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss import metrics
+      >>> state = metrics.Regression.empty()
+      >>> state = state.update(jnp.array([1.0, 2.0]), jnp.array([1.0, 3.0]))
+      >>> state = state.update(jnp.array([4.0]), jnp.array([2.0]))
+      >>> {k: round(float(v), 4) for k, v in state.compute().items()}
+      {'mse': 1.6667, 'rmse': 1.291, 'mae': 1.0, 'r2': -1.5, 'explained_variance': -1.3333, \
+'max_error': 2.0, 'bias': 0.3333, 'count': 3.0}
+    """
+
+    weight: Pair
+    samples: Pair
+    target_mean: Pair
+    target_m2: Pair
+    residual_mean: Pair
+    residual_m2: Pair
+    abs_error: Pair
+    max_error: jax.Array
+
+    @classmethod
+    def empty(cls, shape: tuple[int, ...] = ()) -> Regression:
+        """An accumulator with no samples yet.
+
+        Args:
+          shape: one sample's output shape: ``()`` for a scalar target, ``(K,)`` for K
+            outputs (any rank works).
+
+        Returns:
+          The empty state; :meth:`compute` on it gives NaN metrics and a count of 0.
+
+        Example:
+          >>> from jaxloss import metrics
+          >>> metrics.Regression.empty((3,)).shape
+          (3,)
+        """
+        shape = tuple(int(d) for d in shape)
+        return cls(
+            weight=cf.zeros(shape),
+            samples=cf.zeros(shape),
+            target_mean=cf.zeros(shape),
+            target_m2=cf.zeros(shape),
+            residual_mean=cf.zeros(shape),
+            residual_m2=cf.zeros(shape),
+            abs_error=cf.zeros(shape),
+            max_error=jnp.zeros(shape, jnp.float32),
+        )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One sample's output shape (under ``jax.vmap``, without the mapped axis)."""
+        return self.max_error.shape
+
+    def update(
+        self,
+        predictions: ArrayLike,
+        targets: ArrayLike,
+        *,
+        weights: ArrayLike | None = None,
+        where: ArrayLike | None = None,
+    ) -> Regression:
+        """Adds a batch of samples and returns the new state (``self`` is unchanged).
+
+        The inputs follow the losses' contract: the same shape (never broadcast), half
+        precision accumulated in float32, non-negative ``weights`` and boolean ``where`` as
+        a scalar, the full shape or a leading prefix (``(B,)`` for ``(B, K)`` data).
+
+        Args:
+          predictions: shape ``(B, *shape)``: the leading axis holds the samples.
+          targets: the same shape as ``predictions``.
+          weights: sample weights, ``>= 0``.
+          where: boolean mask; ``False`` excludes a sample (or one output of it) entirely,
+            even if its values are NaN.
+
+        Returns:
+          The state with the batch included.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from jaxloss import metrics
+          >>> s = metrics.Regression.empty((2,)).update(jnp.ones((5, 2)), jnp.zeros((5, 2)))
+          >>> print(s.compute("raw_values")["mse"])
+          [1. 1.]
+        """
+        name = f"{_NAME}.update"
+        inputs = _contract.prepare(name, predictions, targets, weights=weights, where=where)
+        p = inputs.predictions.astype(jnp.float32)
+        t = inputs.targets.astype(jnp.float32)
+        if p.ndim == 0 or p.shape[1:] != self.shape:
+            raise ValueError(
+                f"jaxloss.{name}: predictions have shape {p.shape}, so one sample has shape "
+                f"{p.shape[1:]}; this accumulator expects samples of shape {self.shape} "
+                f"(Regression.empty(shape={self.shape})) along a leading batch axis."
+            )
+        selected = jnp.ones(p.shape, jnp.bool_)
+        if inputs.mask is not None:
+            selected = jnp.broadcast_to(inputs.mask, p.shape)
+        w = jnp.ones((), jnp.float32) if inputs.weights is None else inputs.weights
+        w = jnp.where(selected, jnp.broadcast_to(w.astype(jnp.float32), p.shape), 0.0)
+
+        total = jnp.sum(w, axis=0)
+        residual = p - t
+        abs_residual = jnp.abs(residual)
+        target_mean, target_m2 = _centred_moments(t, w, total)
+        residual_mean, residual_m2 = _centred_moments(residual, w, total)
+        counted = selected & (w > 0)
+        zeros = jnp.zeros_like(total)
+        batch = Regression(
+            weight=(total, zeros),
+            samples=(jnp.sum(selected, axis=0, dtype=jnp.float32), zeros),
+            target_mean=target_mean,
+            target_m2=(target_m2, zeros),
+            residual_mean=residual_mean,
+            residual_m2=(residual_m2, zeros),
+            abs_error=(jnp.sum(w * abs_residual, axis=0), zeros),
+            max_error=jnp.max(jnp.where(counted, abs_residual, 0.0), axis=0, initial=0.0),
+        )
+        return self.merge(batch)
+
+    def merge(self, other: Regression) -> Regression:
+        """Combines two states as if their samples had been added to one.
+
+        Associative and commutative to rounding (Chan, Golub and LeVeque's parallel update,
+        in double-float arithmetic), so any split of the data and any merge order agree.
+
+        Args:
+          other: a state of the same output shape.
+
+        Returns:
+          The merged state.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from jaxloss import metrics
+          >>> a = metrics.Regression.empty().update(jnp.array([1.0, 2.0]), jnp.zeros(2))
+          >>> b = metrics.Regression.empty().update(jnp.array([3.0]), jnp.zeros(1))
+          >>> print(a.merge(b).compute()["mse"], b.merge(a).compute()["mse"])
+          4.6666665 4.6666665
+        """
+        if not isinstance(other, Regression):
+            raise TypeError(
+                f"jaxloss.{_NAME}.merge: expected a Regression, got {type(other).__name__}."
+            )
+        if other.shape != self.shape:
+            raise ValueError(
+                f"jaxloss.{_NAME}.merge: states of output shapes {self.shape} and "
+                f"{other.shape} cannot be merged; both must come from "
+                "Regression.empty(shape=...) with the same shape."
+            )
+        weight = cf.add_pairs(self.weight, other.weight)
+        w_self, w_other = cf.value(self.weight), cf.value(other.weight)
+        total = cf.value(weight)
+        # Update from the heavier side: its mean is kept to full double-float precision and
+        # only the (small) pull towards the lighter side is rounded, and a merge into an empty
+        # state returns the other state's moments unchanged.
+        self_heavier = w_self >= w_other
+        heavy_w = jnp.where(self_heavier, w_self, w_other)
+        light_fraction = _safe_divide(jnp.where(self_heavier, w_other, w_self), total)
+
+        def pick(a: Pair, b: Pair) -> tuple[Pair, Pair]:
+            heavy = (jnp.where(self_heavier, a[0], b[0]), jnp.where(self_heavier, a[1], b[1]))
+            light = (jnp.where(self_heavier, b[0], a[0]), jnp.where(self_heavier, b[1], a[1]))
+            return heavy, light
+
+        def merge_moments(mean_a: Pair, m2_a: Pair, mean_b: Pair, m2_b: Pair) -> tuple[Pair, ...]:
+            heavy, light = pick(mean_a, mean_b)
+            delta = cf.difference(light, heavy)
+            mean = cf.add(*heavy, delta * light_fraction)
+            between = delta * delta * heavy_w * light_fraction  # δ² · W_a·W_b / W
+            m2 = cf.add(*cf.add_pairs(m2_a, m2_b), between)
+            return mean, m2
+
+        target_mean, target_m2 = merge_moments(
+            self.target_mean, self.target_m2, other.target_mean, other.target_m2
+        )
+        residual_mean, residual_m2 = merge_moments(
+            self.residual_mean, self.residual_m2, other.residual_mean, other.residual_m2
+        )
+        return Regression(
+            weight=weight,
+            samples=cf.add_pairs(self.samples, other.samples),
+            target_mean=target_mean,
+            target_m2=target_m2,
+            residual_mean=residual_mean,
+            residual_m2=residual_m2,
+            abs_error=cf.add_pairs(self.abs_error, other.abs_error),
+            max_error=jnp.maximum(self.max_error, other.max_error),
+        )
+
+    def merge_across(self, axis_name: str | tuple[str, ...]) -> Regression:
+        """Merges the states of every device along a named axis (inside ``shard_map``/``pmap``).
+
+        Each device gathers all the states and folds them in the same order, so every
+        device returns the same result, equal to merging the states on the host.
+
+        Args:
+          axis_name: the mapped axis (or axes) to merge over, e.g. ``"data"``.
+
+        Returns:
+          The merged state, identical on every device along ``axis_name``.
+
+        Example:
+          >>> import jax, jax.numpy as jnp, numpy as np
+          >>> from jax.sharding import Mesh, PartitionSpec as P
+          >>> from jaxloss import metrics
+          >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
+          >>> def local(p, t):
+          ...   state = metrics.Regression.empty().update(p, t)
+          ...   return state.merge_across("data").compute()["mse"]
+          >>> f = jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P())
+          >>> print(f(jnp.array([1.0, 3.0]), jnp.zeros(2)))
+          5.0
+        """
+        # Every device folds the same gathered states in the same order, so the result is
+        # replicated ("invarying" tells shard_map so).
+        gathered = jax.lax.all_gather(self, axis_name, to="invarying")
+        parts = jax.tree.leaves(gathered)[0].shape[0]
+        merged = jax.tree.map(lambda x: x[0], gathered)
+        for i in range(1, parts):
+            merged = merged.merge(jax.tree.map(lambda x, i=i: x[i], gathered))
+        return merged
+
+    def exact_count(self) -> np.ndarray:
+        """The total weight per output as NumPy float64, exact to 2^48 for integer weights.
+
+        ``compute()["count"]`` is float32 (exact to 2^24); this reads the double-float
+        total on the host.
+
+        Returns:
+          A float64 array of the state's shape.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from jaxloss import metrics
+          >>> s = metrics.Regression.empty().update(jnp.zeros(1), jnp.zeros(1), weights=2.0**31)
+          >>> int(s.update(jnp.zeros(1), jnp.zeros(1)).exact_count())
+          2147483649
+        """
+        hi, lo = (np.asarray(x, np.float64) for x in self.weight)
+        return hi + lo
+
+    def compute(self, multioutput: str | ArrayLike = "uniform_average") -> dict[str, jax.Array]:
+        """The metrics of everything added so far.
+
+        Per output ``k`` (with ``W = Σ w``, ``r = p − t``): ``mse``, ``rmse = √mse``,
+        ``mae``, ``r2``, ``explained_variance``, ``max_error = max |r|``, ``bias = r̄`` (mean
+        residual, positive when predictions are too high) and ``count = W``.
+
+        ``multioutput`` follows scikit-learn:
+
+        - ``"raw_values"``: one value per output (arrays of the state's shape).
+        - ``"uniform_average"``: the mean over outputs. As in scikit-learn, ``rmse`` is the
+          mean of the per-output RMSEs (not the root of the mean MSE).
+        - ``"variance_weighted"``: ``r2`` and ``explained_variance`` weighted by each
+          output's target variance (scikit-learn's meaning); the other metrics, which
+          scikit-learn does not define for it, are uniform averages.
+        - an array of the state's shape: a weighted average of every metric.
+
+        In every averaged mode ``max_error`` is the maximum over outputs and ``count`` is
+        averaged like the metrics (it equals the total weight when all outputs share the
+        weights).
+
+        Edge cases: with no samples or zero total weight every metric is NaN and ``count``
+        is 0. With fewer than two samples ``r2`` and ``explained_variance`` are NaN (as
+        scikit-learn's). With constant targets (zero variance) they are 1.0 for a perfect
+        fit and 0.0 otherwise (scikit-learn's ``force_finite=True``).
+
+        Args:
+          multioutput: how to combine outputs, as above.
+
+        Returns:
+          A dict of float32 arrays with keys ``mse``, ``rmse``, ``mae``, ``r2``,
+          ``explained_variance``, ``max_error``, ``bias`` and ``count``.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from jaxloss import metrics
+          >>> t = jnp.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+          >>> s = metrics.Regression.empty((2,)).update(t + 0.5, t)
+          >>> m = s.compute("raw_values")
+          >>> print(m["r2"], m["bias"])
+          [0.625 0.   ] [0.5 0.5]
+        """
+        weight = cf.value(self.weight)
+        samples = cf.value(self.samples)
+        residual_mean = cf.value(self.residual_mean)
+        residual_m2 = cf.value(self.residual_m2)
+        target_m2 = cf.value(self.target_m2)
+        empty = ~(weight > 0)
+        nan = jnp.full(self.shape, jnp.nan, jnp.float32)
+
+        squared_error = residual_m2 + weight * residual_mean * residual_mean  # Σ w r²
+        mse = _safe_divide(squared_error, weight)
+
+        def force_finite_ratio(numerator: jax.Array) -> jax.Array:
+            score = 1.0 - _safe_divide(numerator, target_m2)
+            constant = jnp.where(numerator > 0, 0.0, 1.0)
+            score = jnp.where(target_m2 > 0, score, constant)
+            return jnp.where(empty | (samples < 2), nan, score)
+
+        raw = {
+            "mse": mse,
+            "rmse": jnp.sqrt(mse),
+            "mae": _safe_divide(cf.value(self.abs_error), weight),
+            "r2": force_finite_ratio(squared_error),
+            "explained_variance": force_finite_ratio(residual_m2),
+            "max_error": self.max_error,
+            "bias": residual_mean,
+        }
+        raw = {k: jnp.where(empty, nan, v) for k, v in raw.items()}
+        raw["count"] = weight
+        return _combine_outputs(raw, target_m2, multioutput, self.shape)
+
+
+def _combine_outputs(
+    raw: Mapping[str, jax.Array],
+    target_m2: jax.Array,
+    multioutput: str | ArrayLike,
+    shape: tuple[int, ...],
+) -> dict[str, jax.Array]:
+    if isinstance(multioutput, str):
+        if multioutput not in MULTIOUTPUT:
+            valid = ", ".join(repr(m) for m in MULTIOUTPUT)
+            raise ValueError(
+                f"jaxloss.{_NAME}.compute: multioutput={multioutput!r} is not one of {valid} "
+                f"or an array of output weights of shape {shape}."
+            )
+        if multioutput == "raw_values":
+            return dict(raw)
+        uniform = jnp.ones(shape, jnp.float32)
+        variance = target_m2 if multioutput == "variance_weighted" else uniform
+        averaging = {k: variance if k in ("r2", "explained_variance") else uniform for k in raw}
+    else:
+        weights = jnp.asarray(multioutput, jnp.float32)
+        if weights.shape != shape:
+            raise ValueError(
+                f"jaxloss.{_NAME}.compute: multioutput weights have shape {weights.shape}; "
+                f"expected the output shape {shape}."
+            )
+        averaging = dict.fromkeys(raw, weights)
+    combined = {}
+    for key, values in raw.items():
+        if key == "max_error":
+            combined[key] = jnp.max(values)
+            continue
+        w = averaging[key]
+        total = jnp.sum(w)
+        weighted = jnp.sum(jnp.where(w > 0, values, 0.0) * w) / jnp.where(total > 0, total, 1.0)
+        # scikit-learn: when every output has zero target variance the variance weights are
+        # all 0, and it falls back to the uniform average of the (force-finite) scores.
+        combined[key] = jnp.where(total > 0, weighted, jnp.mean(values))
+    return combined
+
+
+def bias_variance(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    axis: int = 0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+) -> dict[str, jax.Array]:
+    """Bias-variance decomposition of an ensemble's squared error.
+
+    With members ``m = 1..M`` (e.g. the seeds of a sweep) predicting ``p_m`` for targets
+    ``t``, and the ensemble mean ``p̄ = (1/M) Σ_m p_m``:
+
+    .. math::
+      \\underbrace{\\tfrac1M Σ_m \\mathrm{MSE}(p_m, t)}_{\\texttt{mse}}
+      = \\underbrace{\\mathrm{MSE}(\\bar p, t)}_{\\texttt{bias\\_squared}}
+      + \\underbrace{\\tfrac1M Σ_m \\mathrm{MSE}(p_m, \\bar p)}_{\\texttt{variance}}
+
+    exactly (to rounding), where each MSE is the weighted mean over the samples, with the
+    losses' contract for ``weights`` and ``where`` (they apply to ``targets``' shape).
+
+    Args:
+      predictions: the members' predictions, members along ``axis``.
+      targets: the targets, shaped like ``predictions`` without ``axis``.
+      axis: the members axis of ``predictions``.
+      weights: sample weights for ``targets``' shape (scalar, full or leading prefix).
+      where: boolean mask for ``targets``' shape.
+
+    Returns:
+      A dict of float32 scalars: ``mse`` (the members' mean MSE), ``bias_squared`` (the MSE
+      of the ensemble mean) and ``variance`` (the spread of the members around it).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss import metrics
+      >>> members = jnp.array([[1.0, 2.0], [3.0, 2.0]])   # 2 members, 2 samples
+      >>> parts = metrics.bias_variance(members, jnp.array([1.0, 1.0]))
+      >>> {k: float(v) for k, v in parts.items()}
+      {'mse': 1.5, 'bias_squared': 1.0, 'variance': 0.5}
+    """
+    p = jnp.asarray(predictions)
+    t = jnp.asarray(targets)
+    if not isinstance(axis, int | np.integer) or not -p.ndim <= axis < p.ndim:
+        raise ValueError(
+            f"jaxloss.metrics.bias_variance: axis={axis!r} is invalid for predictions of "
+            f"rank {p.ndim}."
+        )
+    members = jnp.moveaxis(p, axis, 0)
+    if members.shape[1:] != t.shape:
+        raise ValueError(
+            f"jaxloss.metrics.bias_variance: predictions of shape {p.shape} hold members of "
+            f"shape {members.shape[1:]} along axis {axis}, but targets have shape {t.shape}; "
+            "they must be equal."
+        )
+    dtype = _contract.compute_dtype(members, t)
+    members, t = members.astype(dtype), t.astype(dtype)
+    ensemble = jnp.mean(members, axis=0)
+
+    # Every weighted mean is jaxloss.mse: the losses' contract for weights and where, reused.
+    def member_mse(reference: jax.Array) -> jax.Array:
+        per_member = jax.vmap(lambda m: mse(m, reference, weights=weights, where=where))
+        return jnp.mean(per_member(members))
+
+    return {
+        "mse": member_mse(t),
+        "bias_squared": mse(ensemble, t, weights=weights, where=where),
+        "variance": member_mse(ensemble),
+    }
