@@ -17,66 +17,33 @@ Ratios are ``time(peer) / time(jaxloss)`` from one run, so >1 means jaxloss is f
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
-import json
 import os
 import pathlib
-import platform
-import random
-import statistics
-import time
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import (
+    copy_bandwidth,
+    format_seconds,
+    machine,
+    machine_line,
+    time_calls,
+    torch,
+    torch_device,
+    write_results,
+)
 
 import jaxloss
 
-# PyTorch's OpenMP threads otherwise spin for a while after each call, stealing the cores
-# from whichever implementation is timed next.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-try:
-    import torch
+if torch is not None:
     import torch.nn.functional as F
-except ImportError:  # optional peer
-    torch = None
 
 DELTA = 1.0
 LEARNING_RATE = 1e-3
-
-
-def _time(
-    calls: dict[str, Callable[[], object]], *, min_seconds: float, min_repeats: int
-) -> dict[str, float]:
-    """Median seconds per call of each entry, after warm-up.
-
-    The entries are called in rounds, each round in a new random order, so a slow phase of
-    the machine (another process, a frequency change) and cache effects hit all alike.
-    """
-    for fn in calls.values():
-        for _ in range(3):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    budget_end = time.perf_counter() + min_seconds * len(calls)
-    order = list(calls)
-    shuffle = random.Random(0).shuffle
-    rounds = 0
-    while rounds < min_repeats or time.perf_counter() < budget_end:
-        # A fresh order each round: whoever runs right after another implementation finds the
-        # caches full of that one's data (30% slower at 2^20 elements, even for identical
-        # programs), so no entry may always follow the same neighbour.
-        shuffle(order)
-        for name in order:
-            fn = calls[name]
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-        rounds += 1
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _jax_value_and_grad(loss: Callable) -> Callable:
@@ -118,12 +85,8 @@ def _torch_losses() -> dict[str, Callable]:
     }
 
 
-def _torch_device() -> str:
-    return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
-
-
 def _torch_value_and_grad(loss: Callable, p_np: np.ndarray, t_np: np.ndarray) -> Callable:
-    device = _torch_device()
+    device = torch_device()
     p = torch.tensor(p_np, device=device, requires_grad=True)
     t = torch.tensor(t_np, device=device)
 
@@ -139,7 +102,7 @@ def _torch_value_and_grad(loss: Callable, p_np: np.ndarray, t_np: np.ndarray) ->
 
 
 def _torch_step(loss: Callable, p_np: np.ndarray, t_np: np.ndarray) -> Callable:
-    device = _torch_device()
+    device = torch_device()
     p = torch.tensor(p_np, device=device, requires_grad=True)
     t = torch.tensor(t_np, device=device)
 
@@ -154,50 +117,6 @@ def _torch_step(loss: Callable, p_np: np.ndarray, t_np: np.ndarray) -> Callable:
         return value
 
     return run
-
-
-def copy_bandwidth(n: int, min_seconds: float) -> float:
-    """Bytes per second of the best jitted op that reads and writes n float32 values.
-
-    Both a fresh output (``x * 2``, which also pays for new pages) and an in-place one (the
-    same with the input donated) are timed; the faster is the machine's practical limit.
-    """
-    fresh = jax.jit(lambda x: x * 2.0)
-    in_place = jax.jit(lambda x: x * 2.0, donate_argnums=0)
-    x = jnp.ones(n, jnp.float32)
-    state = {"x": jnp.ones(n, jnp.float32)}
-
-    def donated():
-        state["x"] = in_place(state["x"])
-        state["x"].block_until_ready()
-
-    seconds = _time(
-        {"fresh": lambda: fresh(x).block_until_ready(), "donated": donated},
-        min_seconds=min_seconds,
-        min_repeats=10,
-    )
-    return 8 * n / min(seconds.values())
-
-
-def machine() -> dict[str, str]:
-    device = jax.devices()[0]
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "jax_platform": device.platform,
-        "jax_device": device.device_kind,
-        "cpu": cpu,
-        "cpu_count": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "optax": optax.__version__,
-        "torch": "not installed" if torch is None else f"{torch.__version__} ({_torch_device()})",
-    }
 
 
 def _donated_call(step: Callable, p_np: np.ndarray, t: jax.Array) -> Callable[[], None]:
@@ -231,7 +150,7 @@ def run(sizes: list[int], min_seconds: float) -> dict:
                     "kind": "value_and_grad",
                     "loss": loss_name,
                     "log2n": log2n,
-                    "seconds": _time(calls, min_seconds=min_seconds, min_repeats=5),
+                    "seconds": time_calls(calls, min_seconds=min_seconds, min_repeats=5),
                 }
             )
 
@@ -245,7 +164,7 @@ def run(sizes: list[int], min_seconds: float) -> dict:
                     "kind": "donated_step",
                     "loss": loss_name,
                     "log2n": log2n,
-                    "seconds": _time(calls, min_seconds=min_seconds, min_repeats=5),
+                    "seconds": time_calls(calls, min_seconds=min_seconds, min_repeats=5),
                 }
             )
     return {"machine": machine(), "copy_bandwidth_gbs": bandwidth / 1e9, "rows": rows}
@@ -257,14 +176,10 @@ def to_markdown(results: dict) -> str:
     lines = [
         "# Loss value-and-gradient benchmark",
         "",
-        f"Machine: {m['jax_platform']} ({m['jax_device']}), {m['cpu']}, {m['cpu_count']} cores; "
-        f"Python {m['python']}, jax {m['jax']}, optax {m['optax']}, torch {m['torch']}; "
-        f"{m['date']}.",
+        machine_line(m) + f" optax {optax.__version__}.",
         "",
         f"Copy bandwidth (jitted `x * 2` at the largest N, fresh or donated output, whichever is "
-        f"faster; 8 bytes/element): **{bandwidth:.1f} GB/s**. PyTorch runs with "
-        f"`OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}` so that its idle threads do not "
-        "spin on the cores the next implementation is timed on.",
+        f"faster; 8 bytes/element): **{bandwidth:.1f} GB/s**.",
         "Bytes per call: 12·N (read predictions and targets, write the gradient or the "
         "updated predictions). `ratio` is time(peer) / time(jaxloss): 1.00 means the same "
         "speed, >1 means jaxloss is faster. `%bw` is achieved GB/s over copy bandwidth.",
@@ -286,15 +201,11 @@ def to_markdown(results: dict) -> str:
             for impl, seconds in row["seconds"].items():
                 gbs = 12 * n / seconds / 1e9
                 lines.append(
-                    f"| {row['loss']} | 2^{row['log2n']} | {impl} | {_fmt_time(seconds)} | "
+                    f"| {row['loss']} | 2^{row['log2n']} | {impl} | {format_seconds(seconds)} | "
                     f"{gbs:.1f} | {100 * gbs / bandwidth:.0f}% | {seconds / base:.2f} |"
                 )
         lines.append("")
     return "\n".join(lines)
-
-
-def _fmt_time(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -315,10 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = run(args.sizes, args.min_seconds)
     report = to_markdown(results)
     print(report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"losses-{results['machine']['jax_platform']}"
-    (args.out / f"{stem}.md").write_text(report + "\n")
-    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.out, "losses", results, report)
     return results
 
 

@@ -5,6 +5,7 @@ import inspect
 import pytest
 
 import jaxloss
+from jaxloss import metrics
 
 LOSSES = [
     "gaussian_nll",
@@ -84,3 +85,32 @@ def test_every_argument_is_described(name):
     args_section = inspect.getdoc(obj).split("Args:", 1)[-1].split("Returns:", 1)[0]
     for param in inspect.signature(obj).parameters:
         assert f"\n  {param}:" in "\n" + args_section, f"jaxloss.{name}: {param} undocumented"
+
+
+METRICS_API = [
+    metrics.Regression,
+    metrics.Regression.empty,
+    metrics.Regression.update,
+    metrics.Regression.merge,
+    metrics.Regression.merge_across,
+    metrics.Regression.compute,
+    metrics.Regression.exact_count,
+    metrics.bias_variance,
+]
+
+
+def test_metrics_all_lists_its_public_names():
+    assert metrics.__all__ == ["Regression", "bias_variance"]
+
+
+@pytest.mark.parametrize("obj", METRICS_API, ids=lambda o: o.__qualname__)
+def test_metrics_docstrings(obj):
+    doc = inspect.getdoc(obj)
+    assert doc and ">>> " in doc, f"{obj.__qualname__} has no example"
+    if inspect.isclass(obj):
+        assert "Attributes:" in doc and ".. math::" in doc
+        return
+    assert "Returns:" in doc
+    params = [p for p in inspect.signature(obj).parameters if p not in ("self", "cls")]
+    for param in params:
+        assert f"\n  {param}:" in doc.split("Args:", 1)[-1], f"{obj.__qualname__}: {param}"
