@@ -5,7 +5,10 @@ where=None, axis=None, reduction="mean")`` that composes with ``jax.jit``, ``jax
 ``jax.vmap`` and sharding. See the README for the contract and the formulas.
 """
 
+from . import baselines as baselines
 from . import metrics as metrics
+from . import models as models
+from . import train as train
 from ._contract import checked as checked
 from ._contract import value_checks as value_checks
 from ._losses import gaussian_nll as gaussian_nll
