@@ -44,10 +44,23 @@ def test_bench_losses_writes_markdown_and_json(tmp_path):
 
 def test_bench_metrics_reports_throughput_and_accuracy(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_metrics.py"), "--samples", "20000",
-         "--batch", "5000", "--min-seconds", "0", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_metrics.py"),
+            "--samples",
+            "20000",
+            "--batch",
+            "5000",
+            "--min-seconds",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(next(tmp_path.glob("metrics-*.json")).read_text())
     assert {"jaxloss scan", "jaxloss loop", "jnp sums"} <= set(data["seconds"])

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import jax
+import numpy as np
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -37,3 +38,42 @@ def test_compare_losses_runs_as_a_script():
     )
     assert result.returncode == 0, result.stderr
     assert "test RMSE" in result.stdout
+
+
+def _run_example(name, *args):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "device: cpu" in result.stdout
+    return result.stdout
+
+
+def test_compare_losses_writes_a_png_plot(tmp_path):
+    path = tmp_path / "fits.png"
+    _run_example("compare_losses.py", "--steps", "100", "--n", "300", "--plot", str(path))
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+
+
+def test_linear_gd_reaches_lstsq():
+    out = _run_example("linear_gd_vs_lstsq.py", "--steps", "1000")
+    gap = float(out.rsplit("=", 1)[1])
+    assert gap < 1e-4
+
+
+def test_diabetes_mlp_reports_held_out_metrics():
+    out = _run_example("diabetes_mlp.py", "--steps", "400")
+    assert "least squares (SVD)" in out and "R²" in out
+    mlp_r2 = float(out.splitlines()[-2].split()[-1])
+    assert 0.0 < mlp_r2 < 1.0
+
+
+def test_custom_model_learns_the_noise_level():
+    out = _run_example("custom_model.py", "--steps", "1500")
+    rows = [line.split() for line in out.splitlines()[-5:]]
+    true_std = [float(r[3]) for r in rows]
+    predicted_std = [float(r[4]) for r in rows]
+    np.testing.assert_allclose(predicted_std, true_std, rtol=0.5)
+    assert predicted_std[0] > 2 * predicted_std[2]  # wider at |x| = 2.5 than at 0

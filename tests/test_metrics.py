@@ -136,8 +136,9 @@ def test_offset_targets_r2_and_explained_variance_match_sklearn():
     t64, p64 = t.astype(np.float64), p.astype(np.float64)
     r2 = skm.r2_score(t64, p64)
     np.testing.assert_allclose(got["r2"], r2, atol=1e-4)
-    np.testing.assert_allclose(got["explained_variance"], skm.explained_variance_score(t64, p64),
-                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        got["explained_variance"], skm.explained_variance_score(t64, p64), atol=1e-4
+    )
     np.testing.assert_allclose(got["mse"], skm.mean_squared_error(t64, p64), rtol=1e-5)
 
     # The single-pass float32 formula this replaces is badly wrong on the same data.
@@ -335,8 +336,9 @@ CROSS_DEVICE = textwrap.dedent(
 
 
 def test_cross_device_merge_on_four_devices_equals_single_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")  # fmt: skip
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
     result = subprocess.run(
         [sys.executable, "-c", CROSS_DEVICE], env=env, capture_output=True, text=True, timeout=300
     )
@@ -353,8 +355,11 @@ def test_update_checks_shapes_like_the_losses():
     state = Regression.empty((2,))
     with pytest.raises(ValueError, match=r"predictions shape \(4, 2\) and targets shape \(4,\)"):
         state.update(np.zeros((4, 2)), np.zeros(4))
-    with pytest.raises(ValueError, match=r"one sample has shape \(3,\); this accumulator "
-                                         r"expects samples of shape \(2,\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"one sample has shape \(3,\); this accumulator "
+        r"expects samples of shape \(2,\)",
+    ):
         state.update(np.zeros((4, 3)), np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"weights must be >= 0"):
         state.update(np.zeros((4, 2)), np.zeros((4, 2)), weights=-np.ones(4))
@@ -400,8 +405,11 @@ def test_bias_variance_identity_and_float64_reference(axis):
 
 
 def test_bias_variance_errors():
-    with pytest.raises(ValueError, match=r"members of shape \(4,\) along axis 0, but targets "
-                                         r"have shape \(5,\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"members of shape \(4,\) along axis 0, but targets "
+        r"have shape \(5,\)",
+    ):
         metrics.bias_variance(np.zeros((3, 4)), np.zeros(5))
     with pytest.raises(ValueError, match=r"axis=2 is invalid"):
         metrics.bias_variance(np.zeros((3, 4)), np.zeros(4), axis=2)

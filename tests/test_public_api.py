@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import jaxloss
-from jaxloss import metrics
+from jaxloss import baselines, data, metrics, models, train
 
 LOSSES = [
     "gaussian_nll",
@@ -24,7 +24,7 @@ LOSSES = [
 
 
 def test_all_lists_exactly_the_public_names():
-    public = {n for n in dir(jaxloss) if not n.startswith("_")} - {"annotations"}
+    public = {n for n in dir(jaxloss) if not n.startswith("_")} - {"annotations", "data"}
     modules = {n for n in public if inspect.ismodule(getattr(jaxloss, n))}
     assert sorted(jaxloss.__all__) == jaxloss.__all__
     assert set(jaxloss.__all__) == public - modules
@@ -114,3 +114,37 @@ def test_metrics_docstrings(obj):
     params = [p for p in inspect.signature(obj).parameters if p not in ("self", "cls")]
     for param in params:
         assert f"\n  {param}:" in doc.split("Args:", 1)[-1], f"{obj.__qualname__}: {param}"
+
+
+OTHER_API = [
+    train.TrainState,
+    train.TrainState.create,
+    train.make_step,
+    train.fit,
+    train.EarlyStopping,
+    train.FitResult,
+    models.linear_init,
+    models.linear_apply,
+    models.mlp_init,
+    models.mlp_apply,
+    baselines.lstsq,
+    data.load_diabetes,
+]
+
+
+@pytest.mark.parametrize("obj", OTHER_API, ids=lambda o: o.__qualname__)
+def test_train_models_baselines_data_docstrings(obj):
+    doc = inspect.getdoc(obj)
+    assert doc and ">>> " in doc, f"{obj.__qualname__} has no example"
+    if inspect.isclass(obj):
+        assert "Attributes:" in doc
+        return
+    assert "Returns:" in doc
+    for param in inspect.signature(obj).parameters:
+        if param not in ("self", "cls"):
+            assert f"\n  {param}:" in doc.split("Args:", 1)[-1], f"{obj.__qualname__}: {param}"
+
+
+def test_submodules_export_their_names():
+    assert train.__all__ == ["EarlyStopping", "FitResult", "TrainState", "fit", "make_step"]
+    assert data.__all__ == ["load_diabetes"]

@@ -46,8 +46,9 @@ def test_lstsq_matches_float64_numpy_and_ridge_formula():
     np.testing.assert_allclose(got_b, y.mean() - x.mean(0) @ w_ridge, rtol=1e-4, atol=1e-5)
 
     w0, b0 = baselines.lstsq(x, y, fit_intercept=False)
-    np.testing.assert_allclose(w0, np.linalg.lstsq(x.astype(np.float64), y, rcond=None)[0],
-                               rtol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        w0, np.linalg.lstsq(x.astype(np.float64), y, rcond=None)[0], rtol=1e-4
+    )
     assert float(b0) == 0.0
 
 
@@ -103,8 +104,9 @@ def test_step_matches_a_hand_written_sgd_update():
     np.testing.assert_allclose(state.params["w"], [0.3, -0.2] - 0.05 * grad_w, rtol=1e-5)
     np.testing.assert_allclose(state.params["b"], 0.1 - 0.05 * grad_b, rtol=1e-5)
     np.testing.assert_allclose(metrics["loss"], np.mean(residual**2), rtol=1e-5)
-    np.testing.assert_allclose(metrics["grad_norm"], np.sqrt(grad_w @ grad_w + grad_b**2),
-                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        metrics["grad_norm"], np.sqrt(grad_w @ grad_w + grad_b**2), rtol=1e-5
+    )
     assert int(state.step) == 1
 
 
@@ -157,8 +159,14 @@ def test_step_refuses_a_non_scalar_objective():
 def test_fit_gradient_descent_reaches_lstsq():
     x, y = _linear_data(n=200, features=4, seed=7)
     w_star, b_star = baselines.lstsq(x, y)
-    result = train.fit(_mse_objective, models.linear_init(None, 4), optax.sgd(0.3), (x, y),
-                       num_steps=400, log_every=50)  # fmt: skip
+    result = train.fit(
+        _mse_objective,
+        models.linear_init(None, 4),
+        optax.sgd(0.3),
+        (x, y),
+        num_steps=400,
+        log_every=50,
+    )
     gap = np.sqrt(np.sum((result.params["w"] - w_star) ** 2) + (result.params["b"] - b_star) ** 2)
     assert gap < 1e-4
     assert result.history["step"].tolist() == list(range(50, 401, 50))
@@ -169,11 +177,13 @@ def test_fit_gradient_descent_reaches_lstsq():
 def test_fit_with_and_without_jit_agree():
     x, y = _linear_data(n=64, features=3, seed=8)
     kwargs = dict(num_steps=40, batch_size=16, key=jax.random.key(3), log_every=10)
-    jitted = train.fit(_mse_objective, models.linear_init(None, 3), optax.adam(0.05), (x, y),
-                       **kwargs)  # fmt: skip
+    jitted = train.fit(
+        _mse_objective, models.linear_init(None, 3), optax.adam(0.05), (x, y), **kwargs
+    )
     with jax.disable_jit():
-        eager = train.fit(_mse_objective, models.linear_init(None, 3), optax.adam(0.05), (x, y),
-                          **kwargs)  # fmt: skip
+        eager = train.fit(
+            _mse_objective, models.linear_init(None, 3), optax.adam(0.05), (x, y), **kwargs
+        )
     # to rounding: XLA fuses and reorders float32 arithmetic that op-by-op execution does not
     chex.assert_trees_all_close(jitted.params, eager.params, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(jitted.history["loss"], eager.history["loss"], rtol=1e-4)
@@ -189,8 +199,16 @@ def test_minibatches_cover_each_example_once_per_epoch(n, batch_size):
         return -jnp.sum(jnp.take(counts, batch))
 
     def visits(num_steps):
-        result = train.fit(objective, jnp.zeros(n), optax.sgd(1.0), ids, num_steps=num_steps,
-                           batch_size=batch_size, key=jax.random.key(n), log_every=num_steps)  # fmt: skip
+        result = train.fit(
+            objective,
+            jnp.zeros(n),
+            optax.sgd(1.0),
+            ids,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            key=jax.random.key(n),
+            log_every=num_steps,
+        )
         return np.asarray(result.params).round().astype(int)
 
     cycle = np.lcm(n, batch_size) // batch_size  # steps after which every epoch is complete
@@ -206,9 +224,16 @@ def test_minibatches_cover_each_example_once_per_epoch(n, batch_size):
 
 def test_fit_evaluates_with_metrics():
     x, y = _linear_data(n=128, features=3, seed=9, noise=0.0)
-    result = train.fit(_mse_objective, models.linear_init(None, 3), optax.adam(0.1), (x, y),
-                       num_steps=300, log_every=100, eval_data=(x, y),
-                       predict=models.linear_apply)  # fmt: skip
+    result = train.fit(
+        _mse_objective,
+        models.linear_init(None, 3),
+        optax.adam(0.1),
+        (x, y),
+        num_steps=300,
+        log_every=100,
+        eval_data=(x, y),
+        predict=models.linear_apply,
+    )
     assert set(result.history) >= {"eval_mse", "eval_r2", "eval_mae", "loss", "grad_norm"}
     final = (
         jaxloss.metrics.Regression.empty()
@@ -229,9 +254,17 @@ def _early_stopping_problem():
 def test_early_stopping_triggers_and_restores_the_best_parameters():
     data, eval_data = _early_stopping_problem()
     stopping = train.EarlyStopping(patience=3, monitor="eval_mse")
-    result = train.fit(_mse_objective, models.linear_init(None, 8), optax.adam(0.05), data,
-                       num_steps=5000, log_every=10, eval_data=eval_data,
-                       predict=models.linear_apply, early_stopping=stopping)  # fmt: skip
+    result = train.fit(
+        _mse_objective,
+        models.linear_init(None, 8),
+        optax.adam(0.05),
+        data,
+        num_steps=5000,
+        log_every=10,
+        eval_data=eval_data,
+        predict=models.linear_apply,
+        early_stopping=stopping,
+    )
     stopped_at, best_step = int(result.stopped_at), int(result.best_step)
     assert 0 < best_step < stopped_at < 5000
     assert stopped_at == best_step + 3 * 10  # three chunks without improvement
@@ -252,9 +285,17 @@ def test_early_stopping_inside_vmap_stops_each_member_at_its_own_step():
     stopping = train.EarlyStopping(patience=3, min_delta=1e-3, monitor="eval_mse")
 
     def run(learning_rate):
-        return train.fit(_mse_objective, models.linear_init(None, 8), optax.adam(learning_rate),
-                         data, num_steps=5000, log_every=10, eval_data=eval_data,
-                         predict=models.linear_apply, early_stopping=stopping)  # fmt: skip
+        return train.fit(
+            _mse_objective,
+            models.linear_init(None, 8),
+            optax.adam(learning_rate),
+            data,
+            num_steps=5000,
+            log_every=10,
+            eval_data=eval_data,
+            predict=models.linear_apply,
+            early_stopping=stopping,
+        )
 
     rates = jnp.array([0.05, 0.01])
     together = jax.jit(jax.vmap(run))(rates)
@@ -264,25 +305,42 @@ def test_early_stopping_inside_vmap_stops_each_member_at_its_own_step():
         alone = run(rate)
         assert int(alone.stopped_at) == stops[i]
         chex.assert_trees_all_close(
-            jax.tree.map(lambda a, i=i: a[i], together.params), alone.params, rtol=1e-4,
+            jax.tree.map(lambda a, i=i: a[i], together.params),
+            alone.params,
+            rtol=1e-4,
             atol=1e-5,
-        )  # fmt: skip
+        )
 
 
 def test_early_stopping_on_training_loss_with_max_mode_and_min_delta():
     x, y = _linear_data(n=64, features=2, seed=11, noise=0.0)
     stopping = train.EarlyStopping(patience=2, min_delta=1e-3, monitor="eval_r2", mode="max")
-    result = train.fit(_mse_objective, models.linear_init(None, 2), optax.adam(0.1), (x, y),
-                       num_steps=10_000, log_every=20, eval_data=(x, y),
-                       predict=models.linear_apply, early_stopping=stopping)  # fmt: skip
+    result = train.fit(
+        _mse_objective,
+        models.linear_init(None, 2),
+        optax.adam(0.1),
+        (x, y),
+        num_steps=10_000,
+        log_every=20,
+        eval_data=(x, y),
+        predict=models.linear_apply,
+        early_stopping=stopping,
+    )
     assert 0 < int(result.stopped_at) < 10_000
     assert float(np.nanmax(result.history["eval_r2"])) > 0.99
 
 
 def test_progress_bar_is_fed_once_per_chunk(capsys):
     x, y = _linear_data(n=32, features=2, seed=12)
-    train.fit(_mse_objective, models.linear_init(None, 2), optax.sgd(0.1), (x, y),
-              num_steps=50, log_every=10, progress=True)  # fmt: skip
+    train.fit(
+        _mse_objective,
+        models.linear_init(None, 2),
+        optax.sgd(0.1),
+        (x, y),
+        num_steps=50,
+        log_every=10,
+        progress=True,
+    )
     err = capsys.readouterr().err
     assert "50/50" in err and "loss=" in err
 
@@ -291,12 +349,16 @@ def test_fit_bad_input_is_a_clear_error():
     x, y = _linear_data(n=20, features=2)
     params = models.linear_init(None, 2)
     opt = optax.sgd(0.1)
-    with pytest.raises(ValueError, match=r"share its leading \(examples\) axis; got shapes "
-                                         r"\[\(20, 2\), \(19,\)\]"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"share its leading \(examples\) axis; got shapes "
+        r"\[\(20, 2\), \(19,\)\]",
+    ):
         train.fit(_mse_objective, params, opt, (x, y[:-1]), num_steps=5)
     with pytest.raises(ValueError, match=r"batch_size=64 is larger than the data, which has 20"):
-        train.fit(_mse_objective, params, opt, (x, y), num_steps=5, batch_size=64,
-                  key=jax.random.key(0))  # fmt: skip
+        train.fit(
+            _mse_objective, params, opt, (x, y), num_steps=5, batch_size=64, key=jax.random.key(0)
+        )
     with pytest.raises(ValueError, match=r"needs key=jax.random.key"):
         train.fit(_mse_objective, params, opt, (x, y), num_steps=5, batch_size=4)
     with pytest.raises(ValueError, match=r"num_steps must be an int >= 1; got 0"):
@@ -308,8 +370,14 @@ def test_fit_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match=r"must return a scalar float loss"):
         train.fit(per_example, params, opt, (x, y), num_steps=5)
     with pytest.raises(ValueError, match=r"monitor='eval_mse'\) is not available.*eval_data"):
-        train.fit(_mse_objective, params, opt, (x, y), num_steps=5,
-                  early_stopping=train.EarlyStopping(monitor="eval_mse"))  # fmt: skip
+        train.fit(
+            _mse_objective,
+            params,
+            opt,
+            (x, y),
+            num_steps=5,
+            early_stopping=train.EarlyStopping(monitor="eval_mse"),
+        )
     with pytest.raises(ValueError, match=r"eval_data needs predict"):
         train.fit(_mse_objective, params, opt, (x, y), num_steps=5, eval_data=(x, y))
     with pytest.raises(ValueError, match=r"patience must be an int >= 1"):

@@ -10,6 +10,8 @@ each member at its own step. The host is touched once per chunk, by the progress
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import math
 import sys
 from collections.abc import Callable
@@ -182,6 +184,175 @@ def _progress_bar(progress: bool | str, num_steps: int) -> Any:
     return tqdm(total=num_steps, unit="step", dynamic_ncols=True, leave=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    """Everything static about a fit: hashed as the compilation cache key of ``_run``."""
+
+    objective: Objective
+    optimizer: optax.GradientTransformation
+    num_steps: int
+    batch_size: int | None
+    size: int
+    log_every: int
+    predict: Callable[[PyTree, Any], jax.Array] | None
+    early_stopping: EarlyStopping | None
+    has_aux: bool
+    show_progress: bool
+
+
+# Progress bars live on the host; the compiled program only carries their integer id.
+_BARS: dict[int, Any] = {}
+_BAR_IDS = itertools.count(1)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _run(
+    config: _Config,
+    params: PyTree,
+    data: PyTree,
+    key: jax.Array | None,
+    eval_data: tuple[Any, Any] | None,
+    bar_id: jax.Array,
+) -> FitResult:
+    """The compiled training run; ``config`` is static, everything else traced."""
+    objective, optimizer, has_aux = config.objective, config.optimizer, config.has_aux
+    num_steps, log_every, batch_size = config.num_steps, config.log_every, config.batch_size
+    early_stopping, predict, n = config.early_stopping, config.predict, config.size
+    step_fn = make_step(objective, optimizer, has_aux=has_aux)
+    n_chunks = math.ceil(num_steps / log_every)
+    sampler = None if batch_size is None else _Sampler(n, int(batch_size))
+    history_keys = ["loss", "grad_norm"] + (
+        [f"eval_{k}" for k in _EVAL_KEYS] if eval_data is not None else []
+    )
+
+    def evaluate(params: PyTree) -> dict[str, jax.Array]:
+        if eval_data is None:
+            return {}
+        inputs, targets = eval_data
+        targets = jnp.asarray(targets)
+        state = metrics.Regression.empty(targets.shape[1:])
+        computed = state.update(predict(params, inputs), targets).compute()
+        return {f"eval_{k}": computed[k] for k in _EVAL_KEYS}
+
+    def report(bar_id: np.ndarray, step: np.ndarray, loss: np.ndarray) -> None:
+        bar = _BARS.get(int(np.max(bar_id)))
+        if bar is None:
+            return
+        done = int(np.max(step))
+        if done > bar.n:
+            bar.update(done - bar.n)
+        bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
+
+    def run(params: PyTree, data: PyTree, key: jax.Array | None) -> FitResult:
+        state = TrainState.create(params, optimizer)
+        sample_state = None if sampler is None else sampler.init(key)
+        # Trace one step to learn the shape of aux (and to check the objective early).
+        first_batch = data if sampler is None else jax.tree.map(lambda a: a[:batch_size], data)
+        aux_shape = jax.eval_shape(step_fn, state, first_batch)[1].get("aux")
+        aux0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_shape)
+
+        def one_step(carry: tuple, index: jax.Array) -> tuple:
+            state, sample_state, aux, stopped = carry
+            active = (state.step < num_steps) & ~stopped
+            if sampler is None:
+                batch, next_sample_state = data, sample_state
+            else:
+                indices, next_sample_state = sampler.draw(sample_state)
+                batch = jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
+            new_state, step_metrics = step_fn(state, batch)
+            state = _tree_where(active, new_state, state)
+            # The sampler runs on regardless: freezing it would make its epoch test depend on
+            # the (vmapped) stop flag and turn the once-per-epoch cond into a select.
+            sample_state = next_sample_state
+            aux = _tree_where(active, step_metrics.get("aux", aux), aux)
+            out = (step_metrics["loss"], step_metrics["grad_norm"], active)
+            return (state, sample_state, aux, stopped), out
+
+        def chunk(carry: dict) -> dict:
+            was_stopped = carry["stopped"]
+            (state, sample_state, aux, _), (losses, norms, active) = jax.lax.scan(
+                one_step,
+                (carry["state"], carry["sampler"], carry["aux"], was_stopped),
+                jnp.arange(log_every),
+            )
+            steps_run = jnp.maximum(jnp.sum(active, dtype=jnp.float32), 1.0)
+            row = {
+                "loss": jnp.sum(jnp.where(active, losses, 0.0)) / steps_run,
+                "grad_norm": jnp.sum(jnp.where(active, norms, 0.0)) / steps_run,
+                **evaluate(state.params),
+            }
+            best, stopped = carry["best"], was_stopped
+            best_params, best_step, bad = carry["best_params"], carry["best_step"], carry["bad"]
+            stopped_at = carry["stopped_at"]
+            if early_stopping is not None:
+                value = row[early_stopping.monitor]
+                sign = 1.0 if early_stopping.mode == "min" else -1.0
+                improved = sign * value < sign * best - early_stopping.min_delta
+                improved = improved & ~was_stopped
+                best = jnp.where(improved, value, best)
+                best_params = _tree_where(improved, state.params, best_params)
+                best_step = jnp.where(improved, state.step, best_step)
+                bad = jnp.where(improved, 0, bad + 1)
+                newly = ~was_stopped & (bad >= early_stopping.patience)
+                stopped_at = jnp.where(newly, state.step, stopped_at)
+                stopped = was_stopped | newly
+            history = {
+                k: carry["history"][k].at[carry["chunk"]].set(jnp.where(was_stopped, jnp.nan, v))
+                for k, v in row.items()
+            }
+            history["step"] = (
+                carry["history"]["step"]
+                .at[carry["chunk"]]
+                .set(jnp.where(was_stopped, -1, state.step))
+            )
+            if config.show_progress:
+                jax.debug.callback(report, bar_id, state.step, row["loss"])
+            return {
+                "state": state,
+                "sampler": sample_state,
+                "aux": aux,
+                "chunk": carry["chunk"] + 1,
+                "history": history,
+                "stopped": stopped,
+                "stopped_at": stopped_at,
+                "best": best,
+                "best_params": best_params,
+                "best_step": best_step,
+                "bad": bad,
+            }
+
+        sign = 1.0 if early_stopping is None or early_stopping.mode == "min" else -1.0
+        carry = {
+            "state": state,
+            "sampler": sample_state,
+            "aux": aux0,
+            "chunk": jnp.zeros((), jnp.int32),
+            "history": {
+                **{k: jnp.full((n_chunks,), jnp.nan, jnp.float32) for k in history_keys},
+                "step": jnp.full((n_chunks,), -1, jnp.int32),
+            },
+            "stopped": jnp.zeros((), jnp.bool_),
+            "stopped_at": jnp.full((), -1, jnp.int32),
+            "best": jnp.asarray(sign * jnp.inf, jnp.float32),
+            "best_params": state.params,
+            "best_step": jnp.full((), -1, jnp.int32),
+            "bad": jnp.zeros((), jnp.int32),
+        }
+        carry = jax.lax.while_loop(lambda c: (c["chunk"] < n_chunks) & ~c["stopped"], chunk, carry)
+        restore = early_stopping is not None and early_stopping.restore_best
+        final = carry["state"]
+        return FitResult(
+            params=carry["best_params"] if restore else final.params,
+            state=final,
+            history=carry["history"],
+            stopped_at=carry["stopped_at"],
+            best_step=carry["best_step"],
+            aux=carry["aux"] if has_aux else None,
+        )
+
+    return run(params, data, key)
+
+
 def fit(
     objective: Objective,
     params: PyTree,
@@ -281,142 +452,29 @@ def fit(
             + "."
         )
 
-    step_fn = make_step(objective, optimizer, has_aux=has_aux)
-    n_chunks = math.ceil(num_steps / log_every)
-    sampler = None if batch_size is None else _Sampler(n, int(batch_size))
-    bar = _progress_bar(progress, num_steps)
-    history_keys = ["loss", "grad_norm"] + (
-        [f"eval_{k}" for k in _EVAL_KEYS] if eval_data is not None else []
+    config = _Config(
+        objective=objective,
+        optimizer=optimizer,
+        num_steps=int(num_steps),
+        batch_size=None if batch_size is None else int(batch_size),
+        size=n,
+        log_every=int(log_every),
+        predict=predict if eval_data is not None else None,
+        early_stopping=early_stopping,
+        has_aux=has_aux,
+        show_progress=False,
     )
-
-    def evaluate(params: PyTree) -> dict[str, jax.Array]:
-        if eval_data is None:
-            return {}
-        inputs, targets = eval_data
-        targets = jnp.asarray(targets)
-        state = metrics.Regression.empty(targets.shape[1:])
-        computed = state.update(predict(params, inputs), targets).compute()
-        return {f"eval_{k}": computed[k] for k in _EVAL_KEYS}
-
-    def report(step: jax.Array, loss: jax.Array) -> None:
-        if bar is None:
-            return
-        done = int(np.max(step))
-        if done > bar.n:
-            bar.update(done - bar.n)
-        bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
-        if done >= num_steps:
-            bar.close()
-
-    def run(params: PyTree, data: PyTree, key: jax.Array | None) -> FitResult:
-        state = TrainState.create(params, optimizer)
-        sample_state = None if sampler is None else sampler.init(key)
-        # Trace one step to learn the shape of aux (and to check the objective early).
-        first_batch = data if sampler is None else jax.tree.map(lambda a: a[:batch_size], data)
-        aux_shape = jax.eval_shape(step_fn, state, first_batch)[1].get("aux")
-        aux0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_shape)
-
-        def one_step(carry: tuple, index: jax.Array) -> tuple:
-            state, sample_state, aux, stopped = carry
-            active = (state.step < num_steps) & ~stopped
-            if sampler is None:
-                batch, next_sample_state = data, sample_state
-            else:
-                indices, next_sample_state = sampler.draw(sample_state)
-                batch = jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
-            new_state, step_metrics = step_fn(state, batch)
-            state = _tree_where(active, new_state, state)
-            # The sampler runs on regardless: freezing it would make its epoch test depend on
-            # the (vmapped) stop flag and turn the once-per-epoch cond into a select.
-            sample_state = next_sample_state
-            aux = _tree_where(active, step_metrics.get("aux", aux), aux)
-            out = (step_metrics["loss"], step_metrics["grad_norm"], active)
-            return (state, sample_state, aux, stopped), out
-
-        def chunk(carry: dict) -> dict:
-            was_stopped = carry["stopped"]
-            (state, sample_state, aux, _), (losses, norms, active) = jax.lax.scan(
-                one_step,
-                (carry["state"], carry["sampler"], carry["aux"], was_stopped),
-                jnp.arange(log_every),
-            )
-            steps_run = jnp.maximum(jnp.sum(active, dtype=jnp.float32), 1.0)
-            row = {
-                "loss": jnp.sum(jnp.where(active, losses, 0.0)) / steps_run,
-                "grad_norm": jnp.sum(jnp.where(active, norms, 0.0)) / steps_run,
-                **evaluate(state.params),
-            }
-            best, stopped = carry["best"], was_stopped
-            best_params, best_step, bad = carry["best_params"], carry["best_step"], carry["bad"]
-            stopped_at = carry["stopped_at"]
-            if early_stopping is not None:
-                value = row[early_stopping.monitor]
-                sign = 1.0 if early_stopping.mode == "min" else -1.0
-                improved = sign * value < sign * best - early_stopping.min_delta
-                improved = improved & ~was_stopped
-                best = jnp.where(improved, value, best)
-                best_params = _tree_where(improved, state.params, best_params)
-                best_step = jnp.where(improved, state.step, best_step)
-                bad = jnp.where(improved, 0, bad + 1)
-                newly = ~was_stopped & (bad >= early_stopping.patience)
-                stopped_at = jnp.where(newly, state.step, stopped_at)
-                stopped = was_stopped | newly
-            history = {
-                k: carry["history"][k].at[carry["chunk"]].set(jnp.where(was_stopped, jnp.nan, v))
-                for k, v in row.items()
-            }
-            history["step"] = (
-                carry["history"]["step"]
-                .at[carry["chunk"]]
-                .set(jnp.where(was_stopped, -1, state.step))
-            )
-            if bar is not None:
-                jax.debug.callback(report, state.step, row["loss"])
-            return {
-                "state": state,
-                "sampler": sample_state,
-                "aux": aux,
-                "chunk": carry["chunk"] + 1,
-                "history": history,
-                "stopped": stopped,
-                "stopped_at": stopped_at,
-                "best": best,
-                "best_params": best_params,
-                "best_step": best_step,
-                "bad": bad,
-            }
-
-        sign = 1.0 if early_stopping is None or early_stopping.mode == "min" else -1.0
-        carry = {
-            "state": state,
-            "sampler": sample_state,
-            "aux": aux0,
-            "chunk": jnp.zeros((), jnp.int32),
-            "history": {
-                **{k: jnp.full((n_chunks,), jnp.nan, jnp.float32) for k in history_keys},
-                "step": jnp.full((n_chunks,), -1, jnp.int32),
-            },
-            "stopped": jnp.zeros((), jnp.bool_),
-            "stopped_at": jnp.full((), -1, jnp.int32),
-            "best": jnp.asarray(sign * jnp.inf, jnp.float32),
-            "best_params": state.params,
-            "best_step": jnp.full((), -1, jnp.int32),
-            "bad": jnp.zeros((), jnp.int32),
-        }
-        carry = jax.lax.while_loop(lambda c: (c["chunk"] < n_chunks) & ~c["stopped"], chunk, carry)
-        restore = early_stopping is not None and early_stopping.restore_best
-        final = carry["state"]
-        return FitResult(
-            params=carry["best_params"] if restore else final.params,
-            state=final,
-            history=carry["history"],
-            stopped_at=carry["stopped_at"],
-            best_step=carry["best_step"],
-            aux=carry["aux"] if has_aux else None,
-        )
-
-    result = jax.jit(run)(params, data, key)
+    bar = _progress_bar(progress, num_steps)
+    bar_id = 0
+    if bar is not None:
+        bar_id = next(_BAR_IDS)
+        _BARS[bar_id] = bar
+        config = dataclasses.replace(config, show_progress=True)
+    # _run is jitted once per configuration (it is static), so repeated fits with the same
+    # objective and optimizer objects reuse the compiled program.
+    result = _run(config, params, data, key, eval_data, jnp.asarray(bar_id, jnp.int32))
     if bar is not None and not isinstance(result.state.step, jax.core.Tracer):
         jax.block_until_ready(result)
         bar.close()
+        _BARS.pop(bar_id, None)
     return result
