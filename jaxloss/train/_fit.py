@@ -119,54 +119,73 @@ def _tree_where(condition: jax.Array, new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
+def _mix32(x: jax.Array) -> jax.Array:
+    """A bijective avalanche hash of uint32 (Wellons' lowbias32)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Sampler:
-    """Shuffled minibatches from a stream of per-epoch permutations.
+    """Shuffled minibatches: a fresh pseudo-random permutation of the N examples per epoch.
 
-    Batch ``s`` takes positions ``s·B .. s·B + B − 1`` of the concatenation of one random
-    permutation per epoch, so every window of N consecutive positions (an epoch) visits
-    each example exactly once, for any N, and no example is dropped. A batch that crosses
-    an epoch boundary takes its tail from the next permutation, which is why two are kept;
-    a new one is drawn (under ``lax.cond``, once per epoch) when the boundary is passed.
+    Batch ``s`` takes positions ``s·B .. s·B + B − 1`` of the concatenation of one
+    permutation per epoch, so every epoch visits each example exactly once, for any N, and
+    no example is dropped (a batch may straddle two epochs).
+
+    The permutation is never materialised: position ``i`` of epoch ``e`` maps to
+    ``π_e(i)``, a 4-round Feistel network keyed by ``(key, e)`` over the smallest even
+    number of bits covering N, walked until it lands below N (cycle-walking; a bijection
+    on [0, N)). That costs O(B) per step, where sorting N random keys per epoch costs
+    ~1 ms at N = 4096 and ~14 ms at 65536 on a CPU, more than the steps themselves.
     """
 
     size: int
     batch_size: int
 
+    @property
+    def _half_bits(self) -> int:
+        return max(1, math.ceil(math.log2(max(self.size, 2)) / 2))
+
     def init(self, key: jax.Array) -> dict[str, jax.Array]:
-        return {
-            "current": jax.random.permutation(jax.random.fold_in(key, 0), self.size),
-            "next": jax.random.permutation(jax.random.fold_in(key, 1), self.size),
-            "epoch": jnp.zeros((), jnp.int32),
-            "start": jnp.zeros((), jnp.int32),
-            "key": key,
-        }
+        return {"epoch": jnp.zeros((), jnp.int32), "start": jnp.zeros((), jnp.int32), "key": key}
+
+    def _permute(self, index: jax.Array, key: jax.Array, epoch: jax.Array) -> jax.Array:
+        half = self._half_bits
+        mask = jnp.uint32((1 << half) - 1)
+        round_keys = jax.random.bits(jax.random.fold_in(key, epoch), (4,), jnp.uint32)
+
+        def feistel(x: jax.Array) -> jax.Array:
+            left, right = x >> half, x & mask
+            for r in range(4):
+                left, right = right, left ^ (_mix32(right ^ round_keys[r]) & mask)
+            return (left << half) | right
+
+        n = jnp.uint32(self.size)
+        x = feistel(index.astype(jnp.uint32))
+        x = jax.lax.while_loop(
+            lambda x: jnp.any(x >= n), lambda x: jnp.where(x >= n, feistel(x), x), x
+        )
+        return x.astype(jnp.int32)
 
     def draw(self, state: dict[str, jax.Array]) -> tuple[jax.Array, dict[str, jax.Array]]:
         n = self.size
-        positions = state["start"] + jnp.arange(self.batch_size)
-        in_current = positions < n
-        indices = jnp.where(
-            in_current,
-            state["current"][jnp.minimum(positions, n - 1)],
-            state["next"][jnp.maximum(positions - n, 0)],
-        )
+        positions = state["start"] + jnp.arange(self.batch_size, dtype=jnp.int32)
+        in_next = positions >= n
+        local = jnp.where(in_next, positions - n, positions)
+        current = self._permute(local, state["key"], state["epoch"])
+        following = self._permute(local, state["key"], state["epoch"] + 1)
+        indices = jnp.where(in_next, following, current)
         start = state["start"] + self.batch_size
-
-        def next_epoch(state: dict[str, jax.Array]) -> dict[str, jax.Array]:
-            key = jax.random.fold_in(state["key"], state["epoch"] + 2)
-            return {
-                "current": state["next"],
-                "next": jax.random.permutation(key, n),
-                "epoch": state["epoch"] + 1,
-                "start": start - n,
-                "key": state["key"],
-            }
-
-        def same_epoch(state: dict[str, jax.Array]) -> dict[str, jax.Array]:
-            return {**state, "start": start}
-
-        return indices, jax.lax.cond(start >= n, next_epoch, same_epoch, state)
+        wrapped = start >= n
+        return indices, {
+            "epoch": state["epoch"] + wrapped.astype(jnp.int32),
+            "start": jnp.where(wrapped, start - n, start),
+            "key": state["key"],
+        }
 
 
 def _progress_bar(progress: bool | str, num_steps: int) -> Any:
@@ -261,8 +280,7 @@ def _run(
                 batch = jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
             new_state, step_metrics = step_fn(state, batch)
             state = _tree_where(active, new_state, state)
-            # The sampler runs on regardless: freezing it would make its epoch test depend on
-            # the (vmapped) stop flag and turn the once-per-epoch cond into a select.
+            # The sampler runs on regardless: its state is not part of the result.
             sample_state = next_sample_state
             aux = _tree_where(active, step_metrics.get("aux", aux), aux)
             out = (step_metrics["loss"], step_metrics["grad_norm"], active)
@@ -375,7 +393,8 @@ def fit(
       θ_{s+1} = θ_s + \\mathrm{optimizer.update}(∇_θ\\, \\mathrm{objective}(θ_s, B_s))
 
     with ``B_s`` the full data (``batch_size=None``) or a minibatch. Minibatches come from
-    a fresh random permutation per epoch, drawn on the device from ``key``: every N
+    a fresh pseudo-random permutation per epoch, computed on the device from ``key`` in
+    O(batch) per step (a keyed Feistel network, never a sort of the data): every N
     consecutive examples drawn (an epoch) contain each example exactly once, for any N.
 
     ``fit`` is pure: no host round trips inside the loop (the progress bar is fed once per
