@@ -6,6 +6,7 @@ where=None, axis=None, reduction="mean")`` that composes with ``jax.jit``, ``jax
 """
 
 from . import baselines as baselines
+from . import data as data
 from . import metrics as metrics
 from . import models as models
 from . import train as train

@@ -24,7 +24,7 @@ LOSSES = [
 
 
 def test_all_lists_exactly_the_public_names():
-    public = {n for n in dir(jaxloss) if not n.startswith("_")} - {"annotations", "data"}
+    public = {n for n in dir(jaxloss) if not n.startswith("_")} - {"annotations"}
     modules = {n for n in public if inspect.ismodule(getattr(jaxloss, n))}
     assert sorted(jaxloss.__all__) == jaxloss.__all__
     assert set(jaxloss.__all__) == public - modules

@@ -1,0 +1,24 @@
+"""The README's runnable snippets run, and its first lines are the two set-up commands."""
+
+import pathlib
+import re
+
+import jax
+import pytest
+
+README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_first_lines_are_the_run_and_test_commands():
+    first_block = README.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert first_block[0].startswith("pip install -e . && python examples/compare_losses.py")
+    assert first_block[1].startswith('pip install -e ".[test]" && pytest')
+
+
+@pytest.mark.parametrize("section", ["Quickstart", "Training"])
+def test_section_snippet_runs(section):
+    body = README.split(f"## {section}\n", 1)[1]
+    code = re.search(r"```python\n(.*?)```", body, re.S).group(1)
+    # optax is not strict-promotion clean; users run with the default promotion.
+    with jax.numpy_dtype_promotion("standard"):
+        exec(compile(code, f"README:{section}", "exec"), {})
