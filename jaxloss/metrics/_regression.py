@@ -286,7 +286,7 @@ class Regression:
           >>> def local(p, t):
           ...   state = metrics.Regression.empty().update(p, t)
           ...   return state.merge_across("data").compute()["mse"]
-          >>> f = jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P())
+          >>> f = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P()))
           >>> print(f(jnp.array([1.0, 3.0]), jnp.zeros(2)))
           5.0
         """
