@@ -5,6 +5,7 @@ Imported by the ``bench_*.py`` scripts of this folder (run them as scripts, from
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -26,6 +27,8 @@ try:
     import torch
 except ImportError:  # optional peer
     torch = None
+else:
+    torch.set_num_threads(os.cpu_count() or 1)
 
 
 def time_calls(
@@ -124,3 +127,25 @@ def write_results(out: pathlib.Path, stem: str, results: dict, report: str) -> N
 
 def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+
+
+def argument_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser with the script's first docstring line and the shared ``--out``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path(__file__).parent / "results",
+        help="where to write <stem>-<platform>.md and .json",
+    )
+    return parser
+
+
+def publish(
+    stem: str, results: dict, to_markdown: Callable[[dict], str], out: pathlib.Path
+) -> dict:
+    """Prints the Markdown report and writes it, with the raw results, into ``out``."""
+    report = to_markdown(results)
+    print(report)
+    write_results(out, stem, results, report)
+    return results

@@ -16,10 +16,7 @@ Ratios are ``time(peer) / time(jaxloss)`` from one run, so >1 means jaxloss is f
 
 from __future__ import annotations
 
-import argparse
 import functools
-import os
-import pathlib
 from collections.abc import Callable
 
 import jax
@@ -27,14 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from _common import (
+    argument_parser,
     copy_bandwidth,
     format_seconds,
     machine,
     machine_line,
+    publish,
     time_calls,
     torch,
     torch_device,
-    write_results,
 )
 
 import jaxloss
@@ -85,7 +83,8 @@ def _torch_losses() -> dict[str, Callable]:
     }
 
 
-def _torch_value_and_grad(loss: Callable, p_np: np.ndarray, t_np: np.ndarray) -> Callable:
+def _torch_call(loss: Callable, p_np: np.ndarray, t_np: np.ndarray, *, update: bool) -> Callable:
+    """PyTorch's value and gradient (``.backward()``), and with ``update`` the SGD step."""
     device = torch_device()
     p = torch.tensor(p_np, device=device, requires_grad=True)
     t = torch.tensor(t_np, device=device)
@@ -94,24 +93,9 @@ def _torch_value_and_grad(loss: Callable, p_np: np.ndarray, t_np: np.ndarray) ->
         p.grad = None
         value = loss(p, t)
         value.backward()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return value
-
-    return run
-
-
-def _torch_step(loss: Callable, p_np: np.ndarray, t_np: np.ndarray) -> Callable:
-    device = torch_device()
-    p = torch.tensor(p_np, device=device, requires_grad=True)
-    t = torch.tensor(t_np, device=device)
-
-    def run():
-        p.grad = None
-        value = loss(p, t)
-        value.backward()
-        with torch.no_grad():
-            p.sub_(LEARNING_RATE * p.grad)
+        if update:
+            with torch.no_grad():
+                p.sub_(LEARNING_RATE * p.grad)
         if device == "cuda":
             torch.cuda.synchronize()
         return value
@@ -144,7 +128,7 @@ def run(sizes: list[int], min_seconds: float) -> dict:
                 value_and_grad = _jax_value_and_grad(fn)
                 calls[impl] = functools.partial(value_and_grad, p, t)
             if torch is not None:
-                calls["torch"] = _torch_value_and_grad(_torch_losses()[loss_name], p_np, t_np)
+                calls["torch"] = _torch_call(_torch_losses()[loss_name], p_np, t_np, update=False)
             rows.append(
                 {
                     "kind": "value_and_grad",
@@ -158,7 +142,7 @@ def run(sizes: list[int], min_seconds: float) -> dict:
                 impl: _donated_call(_jax_donated_step(fn), p_np, t) for impl, fn in impls.items()
             }
             if torch is not None:
-                calls["torch"] = _torch_step(_torch_losses()[loss_name], p_np, t_np)
+                calls["torch"] = _torch_call(_torch_losses()[loss_name], p_np, t_np, update=True)
             rows.append(
                 {
                     "kind": "donated_step",
@@ -209,25 +193,15 @@ def to_markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[16, 20, 24], help="log2 of the element counts"
     )
     parser.add_argument(
         "--min-seconds", type=float, default=0.5, help="measure each entry for at least this long"
     )
-    parser.add_argument(
-        "--out", type=pathlib.Path, default=pathlib.Path(__file__).parent / "results"
-    )
     args = parser.parse_args(argv)
-
-    if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
-    results = run(args.sizes, args.min_seconds)
-    report = to_markdown(results)
-    print(report)
-    write_results(args.out, "losses", results, report)
-    return results
+    return publish("losses", run(args.sizes, args.min_seconds), to_markdown, args.out)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,19 @@ Run: ``pip install -e ".[bench]" && python benchmarks/bench_metrics.py [--sample
 
 from __future__ import annotations
 
-import argparse
-import os
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import format_seconds, machine, machine_line, time_calls, torch, torch_device
-from _common import write_results as _write
+from _common import (
+    argument_parser,
+    format_seconds,
+    machine,
+    machine_line,
+    publish,
+    time_calls,
+    torch,
+    torch_device,
+)
 
 from jaxloss import metrics
 
@@ -156,23 +160,16 @@ def to_markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--samples", type=int, default=10_000_000)
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--min-seconds", type=float, default=3.0)
-    parser.add_argument(
-        "--out", type=pathlib.Path, default=pathlib.Path(__file__).parent / "results"
-    )
     args = parser.parse_args(argv)
     if args.samples % args.batch:
         parser.error(f"--samples {args.samples} is not a multiple of --batch {args.batch}")
-    if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
-    results = run(args.samples, args.batch, args.min_seconds)
-    report = to_markdown(results)
-    print(report)
-    _write(args.out, "metrics", results, report)
-    return results
+    return publish(
+        "metrics", run(args.samples, args.batch, args.min_seconds), to_markdown, args.out
+    )
 
 
 if __name__ == "__main__":

@@ -15,16 +15,20 @@ Reported as steps/s and as ``ratio = time(peer) / time(jaxloss step)``. Run:
 
 from __future__ import annotations
 
-import argparse
-import os
-import pathlib
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import machine, machine_line, torch, torch_device, write_results
+from _common import (
+    argument_parser,
+    machine,
+    machine_line,
+    publish,
+    torch,
+    torch_device,
+)
 
 import jaxloss
 from jaxloss import models, train
@@ -156,20 +160,11 @@ def to_markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--out", type=pathlib.Path, default=pathlib.Path(__file__).parent / "results"
-    )
     args = parser.parse_args(argv)
-    if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
-    results = run(args.steps, args.repeats)
-    report = to_markdown(results)
-    print(report)
-    write_results(args.out, "train", results, report)
-    return results
+    return publish("train", run(args.steps, args.repeats), to_markdown, args.out)
 
 
 if __name__ == "__main__":

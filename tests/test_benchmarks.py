@@ -8,28 +8,23 @@ import sys
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def test_bench_losses_writes_markdown_and_json(tmp_path):
+def _run(script, out, *args):
     result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_losses.py"),
-            "--sizes",
-            "8",
-            "10",
-            "--min-seconds",
-            "0",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, str(BENCHMARKS / script), *args, "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    (report,) = tmp_path.glob("losses-*.md")
-    data = json.loads(next(tmp_path.glob("losses-*.json")).read_text())
-    assert "copy bandwidth" in report.read_text().lower()
+    assert result.returncode == 0, result.stderr[-3000:]
+    stem = script.removeprefix("bench_").removesuffix(".py")
+    (report,) = out.glob(f"{stem}-*.md")
+    return json.loads(next(out.glob(f"{stem}-*.json")).read_text()), report.read_text()
+
+
+def test_bench_losses_writes_markdown_and_json(tmp_path):
+    data, report = _run("bench_losses.py", tmp_path, "--sizes", "8", "10", "--min-seconds", "0")
+    assert "copy bandwidth" in report.lower()
     kinds = {(r["kind"], r["loss"], r["log2n"]) for r in data["rows"]}
     assert kinds == {
         (k, loss, n)
@@ -43,29 +38,19 @@ def test_bench_losses_writes_markdown_and_json(tmp_path):
 
 
 def test_bench_metrics_reports_throughput_and_accuracy(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_metrics.py"),
-            "--samples",
-            "20000",
-            "--batch",
-            "5000",
-            "--min-seconds",
-            "0",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    data = json.loads(next(tmp_path.glob("metrics-*.json")).read_text())
+    args = ("--samples", "20000", "--batch", "5000", "--min-seconds", "0")
+    data, report = _run("bench_metrics.py", tmp_path, *args)
     assert {"jaxloss scan", "jaxloss loop", "jnp sums"} <= set(data["seconds"])
     # jaxloss is right on the offset targets, the naive single-pass sums are not
     for name in ("jaxloss scan", "jaxloss loop"):
         assert abs(data["values"][name]["r2"] - data["reference"]["r2"]) < 1e-4
     assert abs(data["values"]["jnp sums"]["r2"] - data["reference"]["r2"]) > 1e-2
-    assert "samples/s" in next(tmp_path.glob("metrics-*.md")).read_text()
+    assert "samples/s" in report
+
+
+def test_bench_train_reports_steps_per_second(tmp_path):
+    data, report = _run("bench_train.py", tmp_path, "--steps", "20", "--repeats", "1")
+    assert [row["model"] for row in data["rows"]] == ["linear", "mlp"]
+    for row in data["rows"]:
+        assert {"jaxloss step", "jaxloss fit"} <= set(row["seconds_per_step"])
+    assert "steps/s" in report

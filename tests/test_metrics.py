@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -15,6 +12,8 @@ import pytest
 from sklearn import metrics as skm
 
 from jaxloss import metrics
+
+from .multidevice import run_with_devices
 
 Regression = metrics.Regression
 KEYS = ["mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias", "count"]
@@ -336,14 +335,7 @@ CROSS_DEVICE = textwrap.dedent(
 
 
 def test_cross_device_merge_on_four_devices_equals_single_device():
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", CROSS_DEVICE], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
+    assert run_with_devices(CROSS_DEVICE, devices=4).strip().endswith("ok")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """Losses on arrays sharded over 4 simulated CPU devices equal the single-device result."""
 
-import os
-import subprocess
-import sys
 import textwrap
+
+from .multidevice import run_with_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -37,11 +36,4 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sharded_loss_and_gradient_equal_single_device():
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_with_devices(SCRIPT, devices=4).strip() == "ok"
