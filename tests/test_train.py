@@ -395,3 +395,23 @@ def test_sampler_reshuffles_every_epoch():
         orders.append(tuple(np.asarray(indices).tolist()))
     assert all(sorted(order) == list(range(8)) for order in orders)
     assert len(set(orders)) == 4
+
+
+def test_divergence_is_recorded_and_isolated_under_vmap():
+    x, y = _linear_data(n=64, features=3, seed=13)
+
+    def run(learning_rate):
+        return train.fit(_mse_objective, models.linear_init(None, 3), optax.sgd(learning_rate),
+                         (x, y), num_steps=300, log_every=50)  # fmt: skip
+
+    together = jax.jit(jax.vmap(run))(jnp.array([0.05, 50.0, 0.1]))
+    diverged_at = together.diverged_at.tolist()
+    assert diverged_at[0] == diverged_at[2] == -1 and 0 < diverged_at[1] < 300
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(together.params))
+    for i, rate in ((0, 0.05), (2, 0.1)):
+        alone = jax.jit(run)(rate)
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, i=i: a[i], together.params),
+                                    alone.params)  # fmt: skip
+    # the diverged run halted: its rows after divergence are empty
+    steps = np.asarray(together.history["step"][1])
+    assert steps[-1] == -1

@@ -79,6 +79,9 @@ class FitResult:
         with ``eval_data``, ``eval_mse``, ``eval_rmse``, ``eval_mae``, ``eval_r2``, ... Rows
         after early stopping hold ``step = -1`` and NaN.
       stopped_at: the step at which early stopping triggered, or -1 if it did not.
+      diverged_at: the step whose loss (or update) was NaN or Inf, or -1. A diverged run
+        keeps its last finite parameters and stops there; under ``jax.vmap`` the other
+        runs are untouched.
       best_step: the step of the best monitored value (-1 without early stopping).
       aux: the auxiliary output of the last step (``has_aux=True``), else None.
 
@@ -97,6 +100,7 @@ class FitResult:
     state: TrainState
     history: dict[str, jax.Array]
     stopped_at: jax.Array
+    diverged_at: jax.Array
     best_step: jax.Array
     aux: PyTree = None
 
@@ -113,6 +117,11 @@ def _leading_size(data: PyTree) -> int:
             f"got shapes {shapes}."
         )
     return sizes.pop()
+
+
+def _all_finite(tree: PyTree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.ones((), jnp.bool_)
 
 
 def _tree_where(condition: jax.Array, new: PyTree, old: PyTree) -> PyTree:
@@ -271,26 +280,40 @@ def _run(
         aux0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_shape)
 
         def one_step(carry: tuple, index: jax.Array) -> tuple:
-            state, sample_state, aux, stopped = carry
-            active = (state.step < num_steps) & ~stopped
+            state, sample_state, aux, halted, diverged_at = carry
+            active = (state.step < num_steps) & ~halted
             if sampler is None:
                 batch, next_sample_state = data, sample_state
             else:
                 indices, next_sample_state = sampler.draw(sample_state)
                 batch = jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
             new_state, step_metrics = step_fn(state, batch)
+            # A non-finite loss or update diverges this run: it keeps its last finite state
+            # and halts, and (under vmap) no other run is touched.
+            finite = jnp.isfinite(step_metrics["loss"]) & _all_finite(new_state.params)
+            diverged = active & ~finite
+            diverged_at = jnp.where(diverged, state.step, diverged_at)
+            halted = halted | diverged
+            active = active & finite
             state = _tree_where(active, new_state, state)
             # The sampler runs on regardless: its state is not part of the result.
             sample_state = next_sample_state
             aux = _tree_where(active, step_metrics.get("aux", aux), aux)
             out = (step_metrics["loss"], step_metrics["grad_norm"], active)
-            return (state, sample_state, aux, stopped), out
+            return (state, sample_state, aux, halted, diverged_at), out
 
         def chunk(carry: dict) -> dict:
             was_stopped = carry["stopped"]
-            (state, sample_state, aux, _), (losses, norms, active) = jax.lax.scan(
+            start = (
+                carry["state"],
+                carry["sampler"],
+                carry["aux"],
+                was_stopped,
+                carry["diverged_at"],
+            )
+            (state, sample_state, aux, halted, diverged_at), (losses, norms, active) = jax.lax.scan(
                 one_step,
-                (carry["state"], carry["sampler"], carry["aux"], was_stopped),
+                start,
                 jnp.arange(log_every),
             )
             steps_run = jnp.maximum(jnp.sum(active, dtype=jnp.float32), 1.0)
@@ -299,7 +322,7 @@ def _run(
                 "grad_norm": jnp.sum(jnp.where(active, norms, 0.0)) / steps_run,
                 **evaluate(state.params),
             }
-            best, stopped = carry["best"], was_stopped
+            best, stopped = carry["best"], halted
             best_params, best_step, bad = carry["best_params"], carry["best_step"], carry["bad"]
             stopped_at = carry["stopped_at"]
             if early_stopping is not None:
@@ -311,9 +334,9 @@ def _run(
                 best_params = _tree_where(improved, state.params, best_params)
                 best_step = jnp.where(improved, state.step, best_step)
                 bad = jnp.where(improved, 0, bad + 1)
-                newly = ~was_stopped & (bad >= early_stopping.patience)
+                newly = ~halted & (bad >= early_stopping.patience)
                 stopped_at = jnp.where(newly, state.step, stopped_at)
-                stopped = was_stopped | newly
+                stopped = halted | newly
             history = {
                 k: carry["history"][k].at[carry["chunk"]].set(jnp.where(was_stopped, jnp.nan, v))
                 for k, v in row.items()
@@ -333,6 +356,7 @@ def _run(
                 "history": history,
                 "stopped": stopped,
                 "stopped_at": stopped_at,
+                "diverged_at": diverged_at,
                 "best": best,
                 "best_params": best_params,
                 "best_step": best_step,
@@ -351,6 +375,7 @@ def _run(
             },
             "stopped": jnp.zeros((), jnp.bool_),
             "stopped_at": jnp.full((), -1, jnp.int32),
+            "diverged_at": jnp.full((), -1, jnp.int32),
             "best": jnp.asarray(sign * jnp.inf, jnp.float32),
             "best_params": state.params,
             "best_step": jnp.full((), -1, jnp.int32),
@@ -364,6 +389,7 @@ def _run(
             state=final,
             history=carry["history"],
             stopped_at=carry["stopped_at"],
+            diverged_at=carry["diverged_at"],
             best_step=carry["best_step"],
             aux=carry["aux"] if has_aux else None,
         )
