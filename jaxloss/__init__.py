@@ -9,6 +9,7 @@ from . import baselines as baselines
 from . import data as data
 from . import metrics as metrics
 from . import models as models
+from . import sweep as sweep
 from . import train as train
 from ._contract import checked as checked
 from ._contract import value_checks as value_checks
