@@ -412,10 +412,13 @@ def run(
     mesh = Mesh(np.array(devices), ("runs",))
     sharding = NamedSharding(mesh, PartitionSpec("runs"))
     vmapped = jax.vmap(lambda hp: run_fn(**hp))
-    compiled = jax.jit(vmapped, in_shardings=(sharding,), out_shardings=sharding)
-    example = {k: jax.ShapeDtypeStruct((chunk,), v.dtype) for k, v in points.items()}
-    out_shape = jax.eval_shape(vmapped, example)
-    leaf_shapes, treedef = jax.tree.flatten(out_shape)
+    example = {
+        k: jax.ShapeDtypeStruct((chunk,), v.dtype, sharding=sharding) for k, v in points.items()
+    }
+    # Traced and compiled once for the chunk shape (the last chunk is padded to it).
+    traced = jax.jit(vmapped, in_shardings=(sharding,), out_shardings=sharding).trace(example)
+    compiled = traced.lower().compile()
+    leaf_shapes, treedef = jax.tree.flatten(traced.out_info)
 
     directory = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
     finished: set[int] = set()

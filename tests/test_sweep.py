@@ -1,0 +1,228 @@
+"""Sweeps: equal to a Python loop, on 1 or 4 devices or 2 processes, isolated, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from jaxloss import sweep
+
+from .multidevice import run_with_devices
+from .sweep_problem import GRID, run_fn
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _loop_reference(grid):
+    jitted = jax.jit(run_fn)
+    out = [jitted(**grid.point(i)) for i in range(grid.size)]
+    return {k: np.stack([np.asarray(o[k]) for o in out]).reshape(grid.shape + np.shape(out[0][k]))
+            for k in out[0]}  # fmt: skip
+
+
+def test_sweep_equals_a_python_loop_of_runs():
+    result = sweep.run(run_fn, GRID)
+    expected = _loop_reference(GRID)
+    for key in ("mse", "w", "diverged_at"):
+        np.testing.assert_allclose(result[key], expected[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert result["w"].shape == (*GRID.shape, 3)
+    assert result.chunks_computed == 1 and result.chunks_loaded == 0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 5])
+def test_chunks_give_the_same_result_and_compile_once_per_chunk_shape(chunk_size):
+    chex.clear_trace_counter()
+    traced = chex.assert_max_traces(run_fn, n=1)
+    chunked = sweep.run(traced, GRID, chunk_size=chunk_size)
+    whole = sweep.run(run_fn, GRID)
+    for key in ("mse", "w"):
+        np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-6, err_msg=key)
+    assert chunked.chunks_computed == -(-GRID.size // chunk_size)
+
+
+def test_diverging_learning_rate_leaves_other_runs_bit_for_bit_unchanged():
+    calm = sweep.Grid(learning_rate=[0.01, 0.02, 0.1], delta=[0.5, 2.0], seed=[0])
+    wild = sweep.Grid(learning_rate=[0.01, 1e38, 0.1], delta=[0.5, 2.0], seed=[0])
+    a, b = sweep.run(run_fn, calm), sweep.run(run_fn, wild)
+    assert not a.diverged.any() and b.diverged[1].all() and not b.diverged[[0, 2]].any()
+    for key in ("mse", "w"):
+        np.testing.assert_array_equal(a[key][[0, 2]], b[key][[0, 2]])
+    assert "diverged" in b.table("mse")
+    assert b.best("mse")["config"]["learning_rate"] != 1e38
+
+
+def test_best_table_and_exports(tmp_path):
+    result = sweep.run(run_fn, sweep.Grid(learning_rate=[0.01, 0.1], delta=[0.5, 2.0],
+                                          seed=[0, 1, 2]))  # fmt: skip
+    mse = np.asarray(result["mse"], np.float64)
+    best = result.best("mse", over=("seed",))
+    mean = mse.mean(axis=2)
+    i, j = np.unravel_index(np.argmin(mean), mean.shape)
+    assert best["config"] == {"learning_rate": [0.01, 0.1][i], "delta": [0.5, 2.0][j]}
+    np.testing.assert_allclose(best["mean"], mean[i, j], rtol=1e-6)
+    np.testing.assert_allclose(best["std"], mse.std(axis=2)[i, j], rtol=1e-5)
+    table = result.table("mse", over=("seed",))
+    assert table.splitlines()[2].startswith(f"| 1 | {[0.01, 0.1][i]:g} | {[0.5, 2.0][j]:g} |")
+    assert len(table.splitlines()) == 2 + 4
+
+    result.to_csv(tmp_path / "r.csv")
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0] == "learning_rate,delta,seed,diverged_at,mse" and len(rows) == 1 + 12
+    assert rows[1].startswith("0.01,0.5,0,")
+    result.to_json(tmp_path / "r.json")
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["grid"]["learning_rate"] == [0.01, 0.1] and len(document["runs"]) == 12
+    np.testing.assert_allclose(document["runs"][5]["mse"], mse.reshape(-1)[5], rtol=1e-6)
+
+    figure = result.plot("mse", x="learning_rate", y="delta", over=("seed",),
+                         path=str(tmp_path / "heat.png"))  # fmt: skip
+    assert (tmp_path / "heat.png").read_bytes().startswith(b"\x89PNG")
+    assert figure.axes[0].get_ylabel() == "delta"
+    with pytest.raises(ValueError, match=r"plot needs exactly \['delta', 'learning_rate'\]"):
+        result.plot("mse", x="learning_rate", y="delta")
+
+
+def test_grid_and_run_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"axis 'lr' must be a non-empty 1-D sequence"):
+        sweep.Grid(lr=[])
+    with pytest.raises(TypeError, match=r"axis 'loss' holds <U3 values"):
+        sweep.Grid(loss=["mse", "mae"])
+    with pytest.raises(ValueError, match=r"chunk_size must be >= 1"):
+        sweep.run(run_fn, GRID, chunk_size=0)
+    result = sweep.run(run_fn, GRID)
+    with pytest.raises(KeyError, match=r"no result named 'loss'"):
+        result["loss"]
+    with pytest.raises(ValueError, match=r"over=\['sed'\] are not axes"):
+        result.best("mse", over=("sed",))
+
+
+FOUR_DEVICES = textwrap.dedent(
+    """
+    import jax, numpy as np
+    from jaxloss import sweep
+    from tests.sweep_problem import GRID, run_fn
+    assert jax.device_count() == 4
+    one = sweep.run(run_fn, GRID, devices=jax.devices()[:1])
+    four = sweep.run(run_fn, GRID)  # 6 runs on 4 devices: padded to 8, padding dropped
+    three = sweep.run(run_fn, GRID, chunk_size=3)  # chunks of 4, the last one padded
+    for key in ("mse", "w", "diverged_at"):
+        np.testing.assert_allclose(four[key], one[key], rtol=1e-6, err_msg=key)
+        np.testing.assert_allclose(three[key], one[key], rtol=1e-6, err_msg=key)
+    print("ok")
+    """
+)
+
+
+def test_one_and_four_devices_agree_with_padding():
+    assert run_with_devices(FOUR_DEVICES, devices=4).strip().endswith("ok")
+
+
+MULTI_PROCESS = textwrap.dedent(
+    """
+    import json, os, sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{sys.argv[1]}",
+                               num_processes=2, process_id=int(sys.argv[2]),
+                               initialization_timeout=60)
+    from jaxloss import sweep
+    from tests.sweep_problem import GRID, run_fn
+    assert jax.device_count() == 4 and jax.local_device_count() == 2
+    result = sweep.run(run_fn, GRID)
+    print(json.dumps({k: v.tolist() for k, v in result.values.items()}))
+    jax.distributed.shutdown()
+    """
+)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_over_loopback_equal_one_process():
+    port = _free_port()
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")  # fmt: skip
+    procs = [
+        subprocess.Popen([sys.executable, "-c", MULTI_PROCESS, str(port), str(i)], cwd=ROOT,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]  # fmt: skip
+    try:
+        outputs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    expected = sweep.run(run_fn, GRID)
+    for out, _ in outputs:  # every process receives the full result
+        got = json.loads(out.strip().splitlines()[-1])
+        for key in ("mse", "w", "diverged_at"):
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-6, err_msg=key)
+
+
+RESUMABLE = textwrap.dedent(
+    """
+    import sys, time, json
+    import jax
+    from jaxloss import sweep
+    from tests.sweep_problem import GRID, run_fn
+
+    def slow(**hp):
+        jax.debug.callback(lambda: time.sleep(0.4))
+        return run_fn(**hp)
+
+    result = sweep.run(slow, GRID, chunk_size=1, checkpoint_dir=sys.argv[1])
+    print(json.dumps({"computed": result.chunks_computed, "loaded": result.chunks_loaded,
+                      "mse": result["mse"].tolist(), "w": result["w"].tolist()}))
+    """
+)
+
+
+def test_killed_sweep_resumes_and_recomputes_only_the_rest(tmp_path):
+    directory = tmp_path / "ckpt"
+    command = [sys.executable, "-c", RESUMABLE, str(directory)]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    log = tmp_path / "first.log"
+    with log.open("wb") as stderr:
+        first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=stderr)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(directory.glob("chunk-*.npz"))) < 2:
+        assert first.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the sweep wrote no chunks"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    done = len(list(directory.glob("chunk-*.npz")))
+    assert 2 <= done < GRID.size
+
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=240, check=False)  # fmt: skip
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = json.loads(second.stdout.strip().splitlines()[-1])
+    assert resumed["loaded"] >= done and resumed["loaded"] + resumed["computed"] == GRID.size
+    expected = sweep.run(run_fn, GRID)
+    np.testing.assert_allclose(resumed["mse"], expected["mse"], rtol=1e-6)
+    np.testing.assert_allclose(resumed["w"], expected["w"], rtol=1e-6)
+
+    other = sweep.Grid(learning_rate=[0.01], delta=[0.5], seed=[0])
+    with pytest.raises(ValueError, match=r"holds a different sweep"):
+        sweep.run(run_fn, other, chunk_size=1, checkpoint_dir=directory)
+    with pytest.raises(ValueError, match=r"holds a different sweep"):
+        sweep.run(run_fn, GRID, chunk_size=2, checkpoint_dir=directory)
