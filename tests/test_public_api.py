@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import jaxloss
-from jaxloss import baselines, data, metrics, models, train
+from jaxloss import baselines, data, metrics, models, sweep, train
 
 LOSSES = [
     "gaussian_nll",
@@ -129,6 +129,18 @@ OTHER_API = [
     models.mlp_apply,
     baselines.lstsq,
     data.load_diabetes,
+    sweep.Grid,
+    sweep.Grid.points,
+    sweep.Grid.point,
+    sweep.Grid.describe,
+    sweep.run,
+    sweep.SweepResult,
+    sweep.SweepResult.best,
+    sweep.SweepResult.table,
+    sweep.SweepResult.to_csv,
+    sweep.SweepResult.to_json,
+    sweep.SweepResult.plot,
+    sweep.SweepResult.bias_variance,
 ]
 
 
@@ -148,3 +160,4 @@ def test_train_models_baselines_data_docstrings(obj):
 def test_submodules_export_their_names():
     assert train.__all__ == ["EarlyStopping", "FitResult", "TrainState", "fit", "make_step"]
     assert data.__all__ == ["load_diabetes"]
+    assert sweep.__all__ == ["Grid", "SweepResult", "run"]

@@ -22,6 +22,9 @@ from jaxloss import sweep
 from .multidevice import run_with_devices
 from .sweep_problem import GRID, run_fn
 
+X_EVAL = np.linspace(-1, 1, 30, dtype=np.float32).reshape(10, 3)
+Y_EVAL = X_EVAL @ np.array([1.0, -2.0, 0.5], np.float32)
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -226,3 +229,21 @@ def test_killed_sweep_resumes_and_recomputes_only_the_rest(tmp_path):
         sweep.run(run_fn, other, chunk_size=1, checkpoint_dir=directory)
     with pytest.raises(ValueError, match=r"holds a different sweep"):
         sweep.run(run_fn, GRID, chunk_size=2, checkpoint_dir=directory)
+
+
+def test_bias_variance_over_seeds_matches_numpy():
+    def predictions(learning_rate, delta, seed):
+        out = run_fn(learning_rate, delta, seed)
+        return {"predictions": jax.numpy.asarray(X_EVAL) @ out["w"]}
+
+    grid = sweep.Grid(learning_rate=[0.01, 0.1], delta=[0.5], seed=[0, 1, 2, 3])
+    result = sweep.run(predictions, grid)
+    parts = result.bias_variance("predictions", Y_EVAL)
+    members = np.asarray(result["predictions"], np.float64)  # (2, 1, 4, N)
+    ensemble = members.mean(axis=2)
+    bias2 = ((ensemble - Y_EVAL) ** 2).mean(axis=-1)
+    variance = ((members - ensemble[:, :, None]) ** 2).mean(axis=(-1, -2))
+    np.testing.assert_allclose(parts["bias_squared"], bias2, rtol=1e-5)
+    np.testing.assert_allclose(parts["variance"], variance, rtol=1e-5)
+    np.testing.assert_allclose(parts["mse"], bias2 + variance, rtol=1e-5)
+    assert parts["mse"].shape == (2, 1)

@@ -48,6 +48,9 @@ class Grid:
     Args:
       **axes: each a non-empty sequence of numbers, e.g. ``learning_rate=[1e-3, 1e-2]``.
 
+    Attributes:
+      axes: the axis values by name, as int32 or float32 NumPy arrays, in order.
+
     Example:
       >>> from jaxloss import sweep
       >>> grid = sweep.Grid(learning_rate=[1e-3, 1e-2, 1e-1], delta=[0.5, 1.0], seed=range(4))

@@ -216,6 +216,45 @@ class SweepResult:
             lines.append("| " + " | ".join([str(rank), *cells, value]) + " |")
         return "\n".join(lines)
 
+    def bias_variance(
+        self, predictions: str, targets: Any, seed_axis: str = "seed"
+    ) -> dict[str, np.ndarray]:
+        """Each configuration's seeds as an ensemble: ``mse = bias_squared + variance``.
+
+        Uses :func:`jaxloss.metrics.bias_variance` with the runs along ``seed_axis`` as the
+        members, for every combination of the other axes.
+
+        Args:
+          predictions: the name of a result holding each run's predictions on a fixed
+            evaluation set (shape ``grid.shape + targets.shape``).
+          targets: the evaluation targets.
+          seed_axis: the axis whose runs form the ensemble.
+
+        Returns:
+          A dict of arrays shaped like the grid without ``seed_axis``: ``mse`` (the seeds'
+          mean MSE), ``bias_squared`` and ``variance``.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> from jaxloss import sweep
+          >>> t = jnp.zeros(3)
+          >>> r = sweep.run(lambda a, seed: {"p": a + 0.1 * seed + t},
+          ...               sweep.Grid(a=[0.0, 1.0], seed=[0, 1, 2]))
+          >>> parts = r.bias_variance("p", t)
+          >>> [round(float(v), 4) for v in parts["bias_squared"]], parts["variance"].shape
+          ([0.01, 1.21], (2,))
+        """
+        from .. import metrics
+
+        if seed_axis not in self.grid.names:
+            raise ValueError(f"jaxloss.sweep: {seed_axis!r} is not an axis of {self.grid.names}.")
+        axis = self.grid.names.index(seed_axis)
+        values = np.moveaxis(np.asarray(self[predictions]), axis, -1 - np.ndim(targets))
+        configs = values.shape[: len(self.grid.shape) - 1]
+        flat = values.reshape((-1, *values.shape[len(configs) :]))
+        parts = jax.vmap(lambda members: metrics.bias_variance(members, targets, axis=0))(flat)
+        return {k: np.asarray(v).reshape(configs) for k, v in parts.items()}
+
     def _scalar_columns(self) -> dict[str, np.ndarray]:
         if not isinstance(self.values, dict):
             raise TypeError("jaxloss.sweep: export needs run_fn to return a dict of results.")
