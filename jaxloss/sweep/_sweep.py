@@ -9,6 +9,7 @@ count. Finished chunks can be checkpointed atomically and are reloaded on a reru
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -91,6 +92,30 @@ def _load_chunk(path: pathlib.Path, expected: list[jax.ShapeDtypeStruct]) -> lis
     return leaves
 
 
+@functools.lru_cache(maxsize=32)
+def _compile(
+    run_fn: Callable[..., PyTree],
+    dtypes: tuple[tuple[str, str], ...],
+    chunk: int,
+    devices: tuple[jax.Device, ...],
+) -> tuple[Any, NamedSharding, list[jax.ShapeDtypeStruct], Any]:
+    """``jit(vmap(run_fn))`` for one chunk shape, traced and compiled once and cached.
+
+    Cached on the function, the axes' names and dtypes, the chunk size and the devices, so
+    repeated sweeps of the same run function (other values, resumed runs) reuse the program.
+    """
+    mesh = Mesh(np.array(devices), ("runs",))
+    sharding = NamedSharding(mesh, PartitionSpec("runs"))
+    vmapped = jax.vmap(lambda hp: run_fn(**hp))
+    example = {
+        name: jax.ShapeDtypeStruct((chunk,), np.dtype(dtype), sharding=sharding)
+        for name, dtype in dtypes
+    }
+    traced = jax.jit(vmapped, in_shardings=(sharding,), out_shardings=sharding).trace(example)
+    leaf_shapes, treedef = jax.tree.flatten(traced.out_info)
+    return traced.lower().compile(), sharding, leaf_shapes, treedef
+
+
 class SweepResult:
     """The results of a sweep, shaped like the grid, with the axes attached.
 
@@ -108,7 +133,7 @@ class SweepResult:
     Example:
       >>> import jax.numpy as jnp
       >>> from jaxloss import sweep
-      >>> result = sweep.run(lambda a, seed: {"loss": (a - 1.0) ** 2 + 0.0 * seed},
+      >>> result = sweep.run(lambda a, seed: {"loss": (a - 1.0) ** 2},
       ...                    sweep.Grid(a=[0.0, 1.0, 3.0], seed=[0, 1]))
       >>> result["loss"].shape, result.best("loss", over=("seed",))["config"]
       ((3, 2), {'a': 1.0})
@@ -238,7 +263,7 @@ class SweepResult:
           >>> import jax.numpy as jnp
           >>> from jaxloss import sweep
           >>> t = jnp.zeros(3)
-          >>> r = sweep.run(lambda a, seed: {"p": a + 0.1 * seed + t},
+          >>> r = sweep.run(lambda a, seed: {"p": a + 0.1 * seed.astype(jnp.float32) + t},
           ...               sweep.Grid(a=[0.0, 1.0], seed=[0, 1, 2]))
           >>> parts = r.bias_variance("p", t)
           >>> [round(float(v), 4) for v in parts["bias_squared"]], parts["variance"].shape
@@ -448,16 +473,8 @@ def run(
     n_chunks = math.ceil(grid.size / chunk)
     points = grid.points()
 
-    mesh = Mesh(np.array(devices), ("runs",))
-    sharding = NamedSharding(mesh, PartitionSpec("runs"))
-    vmapped = jax.vmap(lambda hp: run_fn(**hp))
-    example = {
-        k: jax.ShapeDtypeStruct((chunk,), v.dtype, sharding=sharding) for k, v in points.items()
-    }
-    # Traced and compiled once for the chunk shape (the last chunk is padded to it).
-    traced = jax.jit(vmapped, in_shardings=(sharding,), out_shardings=sharding).trace(example)
-    compiled = traced.lower().compile()
-    leaf_shapes, treedef = jax.tree.flatten(traced.out_info)
+    dtypes = tuple((name, values.dtype.str) for name, values in points.items())
+    compiled, sharding, leaf_shapes, treedef = _compile(run_fn, dtypes, chunk, tuple(devices))
 
     directory = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
     finished: set[int] = set()
