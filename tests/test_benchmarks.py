@@ -54,3 +54,12 @@ def test_bench_train_reports_steps_per_second(tmp_path):
     for row in data["rows"]:
         assert {"jaxloss step", "jaxloss fit"} <= set(row["seconds_per_step"])
     assert "steps/s" in report
+
+
+def test_bench_sweep_reports_runs_per_second(tmp_path):
+    data, report = _run("bench_sweep.py", tmp_path, "--steps", "5", "--devices", "1")
+    for row in data["rows"]:
+        assert {"sweep (vmapped)", "loop of jitted fit"} <= set(row["seconds"])
+        assert row["max_abs_diff_vs_loop"] < 1e-4
+        assert set(row["devices"]) == {"1"}
+    assert "runs/s" in report

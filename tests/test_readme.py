@@ -15,10 +15,15 @@ def test_first_lines_are_the_run_and_test_commands():
     assert first_block[1].startswith('pip install -e ".[test]" && pytest')
 
 
-@pytest.mark.parametrize("section", ["Quickstart", "Training"])
+@pytest.mark.parametrize("section", ["Quickstart", "Training", "Sweeps"])
 def test_section_snippet_runs(section):
     body = README.split(f"## {section}\n", 1)[1]
     code = re.search(r"```python\n(.*?)```", body, re.S).group(1)
     # optax is not strict-promotion clean; users run with the default promotion.
     with jax.numpy_dtype_promotion("standard"):
         exec(compile(code, f"README:{section}", "exec"), {})
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # snippets may write files (checkpoints, CSV)

@@ -92,6 +92,14 @@ def _load_chunk(path: pathlib.Path, expected: list[jax.ShapeDtypeStruct]) -> lis
     return leaves
 
 
+def _chunk_bar(n_chunks: int, runs: int) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=runs, unit="run", desc=f"sweep ({n_chunks} chunks)", dynamic_ncols=True)
+
+
 @functools.lru_cache(maxsize=32)
 def _compile(
     run_fn: Callable[..., PyTree],
@@ -443,7 +451,8 @@ def run(
         file, then rename) with a description of the grid; rerunning the same sweep loads
         finished chunks and computes only the rest. A directory of another sweep (grid or
         chunk size) is refused.
-      progress: print one line per chunk.
+      progress: show a progress bar over the chunks (tqdm; ``pip install
+        "jaxloss[progress]"``), or print one line per chunk if tqdm is missing.
 
     Returns:
       A :class:`SweepResult` whose arrays are shaped ``grid.shape + leaf shape``.
@@ -488,6 +497,7 @@ def run(
 
     chunks: list[list[np.ndarray]] = []
     computed = loaded = 0
+    bar = _chunk_bar(n_chunks, grid.size) if progress else None
     for c in range(n_chunks):
         start, stop = c * chunk, min((c + 1) * chunk, grid.size)
         path = None if directory is None else _chunk_path(directory, c)
@@ -511,8 +521,12 @@ def run(
                 _save_chunk(path, leaves)
             computed += 1
         chunks.append([leaf[: stop - start] for leaf in leaves])
-        if progress:
+        if bar is not None:
+            bar.update(stop - start)
+        elif progress:
             print(f"jaxloss.sweep: chunk {c + 1}/{n_chunks} ({stop}/{grid.size} runs)", flush=True)
+    if bar is not None:
+        bar.close()
 
     stacked = [
         np.concatenate([chunk_leaves[i] for chunk_leaves in chunks]).reshape(
