@@ -138,9 +138,9 @@ def time_devices(kind: str, steps: int, count: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def run(steps: int, devices: list[int]) -> dict:
+def run(steps: int, devices: list[int], kinds: list[str]) -> dict:
     rows = []
-    for kind in ("linear", "mlp"):
+    for kind in kinds:
         seconds, compile_and_run, sweep_mse = time_sweep(kind, steps)
         loop_seconds, loop_mse = time_fit_loop(kind, steps)
         row = {
@@ -196,8 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argument_parser(__doc__)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--models", nargs="+", choices=["linear", "mlp"], default=["linear", "mlp"])
     args = parser.parse_args(argv)
-    return publish("sweep", run(args.steps, args.devices), to_markdown, args.out)
+    return publish("sweep", run(args.steps, args.devices, args.models), to_markdown, args.out)
 
 
 if __name__ == "__main__":

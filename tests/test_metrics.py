@@ -21,7 +21,7 @@ KEYS = ["mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias", "
 
 def _random_batches(rng, n):
     """Random cut points: batch sizes from 1 to n, some empty."""
-    cuts = np.sort(rng.choice(np.arange(0, n + 1), size=rng.integers(1, 12), replace=True))
+    cuts = np.sort(rng.choice(np.arange(0, n + 1), size=rng.integers(2, 7), replace=True))
     return [slice(a, b) for a, b in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True)]
 
 
