@@ -28,6 +28,8 @@ from ._grid import Grid, python_value
 
 PyTree = Any
 _FORMAT = 1
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def _device_list(devices: Sequence[jax.Device] | None) -> list[jax.Device]:
@@ -67,6 +69,7 @@ def _atomic_write(path: pathlib.Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from the group
         os.replace(tmp, path)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
@@ -297,8 +300,17 @@ class SweepResult:
             if np.shape(v) == self.grid.shape
         }
 
-    def _records(self) -> list[dict[str, float | int]]:
-        """One dict per run: its axis values (as written) and its per-run scalars."""
+    def records(self) -> list[dict[str, float | int]]:
+        """One dict per run: its axis values (as written) and its per-run scalar results.
+
+        Returns:
+          A list of ``grid.size`` dicts, in the grid's C order.
+
+        Example:
+          >>> from jaxloss import sweep
+          >>> sweep.run(lambda x: {"y": x + 1.0}, sweep.Grid(x=[0.5])).records()
+          [{'x': 0.5, 'y': 1.5}]
+        """
         columns = {**self.grid.points(), **self._scalar_columns()}
         axes = set(self.grid.names)
 
@@ -329,7 +341,7 @@ class SweepResult:
           1.0,1.0
           2.0,4.0
         """
-        records = self._records()
+        records = self.records()
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(records[0])
@@ -353,7 +365,7 @@ class SweepResult:
           >>> r.to_json(path); json.loads(path.read_text())["runs"]
           [{'x': 3.0, 'y': 9.0}]
         """
-        runs = self._records()
+        runs = self.records()
         document = {"grid": self.grid.describe(), "runs": runs}
         _atomic_write(pathlib.Path(path), json.dumps(document, indent=2).encode())
 

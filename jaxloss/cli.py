@@ -1,0 +1,656 @@
+"""The ``jaxloss`` command line: fit or sweep a regression on a CSV file (or the bundled data).
+
+``jaxloss fit`` trains one model with one loss and reports held-out metrics next to the
+least-squares baseline; ``jaxloss sweep`` trains a grid of hyperparameters × seeds as one
+vmapped program and ranks the configurations. Both write ``results.json`` (every printed
+number, the exact configuration, versions and device), PNG plots, and for sweeps
+``results.csv``, into a fresh output directory. Exit codes: 0 success, 2 bad input (one
+line on stderr, nothing written), 1 failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import inspect
+import json
+import math
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+LOSS_NAMES = ("mse", "rmse", "mae", "huber", "pseudo_huber", "log_cosh", "pinball", "robust",
+              "msle", "mape", "poisson_nll")  # fmt: skip
+# These losses need targets in their own units (log scale, percentages, counts).
+_RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
+_CONTRACT = ("predictions", "targets", "weights", "where", "axis", "reduction")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class UsageError(Exception):
+    """Bad input: reported on one line with exit code 2, before anything is written."""
+
+
+# --------------------------------------------------------------------------------------------
+# Input.
+# --------------------------------------------------------------------------------------------
+
+
+def load_table(
+    path: str | None, target: str | None, features: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str], str, str]:
+    """Reads the features and target; every cell must be a finite number."""
+    if path is None:
+        from .data import load_diabetes
+
+        x, y, names = load_diabetes()
+        if target not in (None, "progression"):
+            raise UsageError(f"--target {target!r}: the bundled data's target is 'progression'")
+        chosen = list(features) if features else names
+        missing = [f for f in chosen if f not in names]
+        if missing:
+            raise UsageError(f"--features: no column {missing[0]!r} in the bundled data {names}")
+        index = [names.index(f) for f in chosen]
+        return x[:, index], y, chosen, "progression", "bundled diabetes data (442 patients)"
+
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise UsageError(f"--data {path}: no such file")
+    if target is None:
+        raise UsageError("--target is required with --data (the column to predict)")
+    with file.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise UsageError(f"--data {path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise UsageError(f"--target {target!r}: no such column in {path} (columns: {header})")
+    chosen = list(features) if features else [h for h in header if h != target]
+    for name in chosen:
+        if name not in header:
+            raise UsageError(f"--features: no column {name!r} in {path} (columns: {header})")
+    if target in chosen:
+        raise UsageError(f"--features: the target {target!r} cannot also be a feature")
+    columns = [*chosen, target]
+    values = np.empty((len(rows) - 1, len(columns)), np.float64)
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise UsageError(f"{path}, line {r}: {len(row)} cells, the header has {len(header)}")
+        for c, name in enumerate(columns):
+            cell = row[header.index(name)].strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                raise UsageError(
+                    f"{path}, line {r}, column {name!r}: {cell!r} is not a number"
+                ) from None
+            if not math.isfinite(value):
+                raise UsageError(f"{path}, line {r}, column {name!r}: {cell!r} is not finite")
+            values[r - 2, c] = value
+    if len(values) < 4:
+        raise UsageError(f"--data {path}: {len(values)} rows are too few to split and train")
+    return (values[:, :-1].astype(np.float32), values[:, -1].astype(np.float32), chosen,
+            target, str(file))  # fmt: skip
+
+
+def loss_hyperparameters(name: str) -> dict[str, inspect.Parameter]:
+    import jaxloss
+
+    signature = inspect.signature(getattr(jaxloss, name))
+    return {k: p for k, p in signature.parameters.items() if k not in _CONTRACT}
+
+
+def parse_value(arg: str, text: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise UsageError(f"{arg}: {text!r} must be true or false")
+        return text.lower() == "true"
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{arg}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{arg}: {text!r} is not finite")
+    return value
+
+
+def parse_loss_args(loss: str, items: Sequence[str]) -> dict[str, Any]:
+    allowed = loss_hyperparameters(loss)
+    parsed = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise UsageError(f"--loss-arg {item!r}: expected name=value, e.g. delta=1.0")
+        if key not in allowed:
+            valid = ", ".join(allowed) or "none"
+            raise UsageError(f"--loss-arg {key!r}: {loss} takes {valid}")
+        parsed[key] = parse_value(f"--loss-arg {key}", text, allowed[key].default)
+    required = [k for k, p in allowed.items() if p.default is inspect.Parameter.empty]
+    return parsed, required
+
+
+def parse_grid(items: Sequence[str], loss: str) -> dict[str, list[float]]:
+    sweepable = ["learning_rate"] + [
+        k for k, p in loss_hyperparameters(loss).items() if not isinstance(p.default, bool)
+    ]
+    grid: dict[str, list[float]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not text:
+            raise UsageError(f"--grid {item!r}: expected name=v1,v2,..., e.g. delta=0.5,1,2")
+        if key not in sweepable:
+            raise UsageError(f"--grid {key!r}: with --loss {loss} the axes are {sweepable}")
+        if key in grid:
+            raise UsageError(f"--grid {key!r} is given twice")
+        grid[key] = [parse_value(f"--grid {key}", v, 0.0) for v in text.split(",")]
+    return grid
+
+
+# --------------------------------------------------------------------------------------------
+# The model and its training.
+# --------------------------------------------------------------------------------------------
+
+
+class Problem:
+    """Standardised train/test splits and everything a run needs, from the parsed arguments."""
+
+    def __init__(self, args: argparse.Namespace):
+        x, y, names, target, source = load_table(args.data, args.target, args.features)
+        if not 0.0 < args.test_fraction < 1.0:
+            raise UsageError(f"--test-fraction {args.test_fraction}: must be in (0, 1)")
+        if args.loss not in LOSS_NAMES:
+            raise UsageError(f"--loss {args.loss!r}: choose one of {', '.join(LOSS_NAMES)}")
+        if args.steps < 1:
+            raise UsageError(f"--steps {args.steps}: must be >= 1")
+        if args.batch_size < 0:
+            raise UsageError(f"--batch-size {args.batch_size}: must be >= 0 (0: full batch)")
+        if args.learning_rate <= 0:
+            raise UsageError(f"--learning-rate {args.learning_rate}: must be > 0")
+        self.loss_args, required = parse_loss_args(args.loss, args.loss_arg)
+        self.required = required
+        n_test = max(1, round(args.test_fraction * len(y)))
+        if len(y) - n_test < 2:
+            raise UsageError(f"--test-fraction {args.test_fraction}: leaves too few rows to train")
+        order = np.random.default_rng(args.seed).permutation(len(y))
+        self.test_index, self.train_index = order[:n_test], order[n_test:]
+        # 0, or more than there are rows: full-batch steps.
+        self.batch_size = args.batch_size or None
+        if self.batch_size is not None and self.batch_size >= len(self.train_index):
+            self.batch_size = None
+        self.args, self.names, self.target, self.source = args, names, target, source
+        x_train = x[self.train_index]
+        self.x_mean, self.x_std = x_train.mean(0), np.where(x_train.std(0) > 0, x_train.std(0), 1)
+        self.raw_targets = args.loss in _RAW_TARGET_LOSSES
+        y_train = y[self.train_index]
+        self.y_mean = 0.0 if self.raw_targets else float(y_train.mean())
+        self.y_std = 1.0 if self.raw_targets else float(y_train.std() or 1.0)
+        xs = ((x - self.x_mean) / self.x_std).astype(np.float32)
+        ys = ((y - self.y_mean) / self.y_std).astype(np.float32)
+        self.train = (xs[self.train_index], ys[self.train_index])
+        self.test = (xs[self.test_index], ys[self.test_index])
+        self.y_test = y[self.test_index]
+
+    def init(self, key):
+        from . import models
+
+        features = self.train[0].shape[1]
+        if self.args.model == "linear":
+            return models.linear_init(key, features)
+        return models.mlp_init(key, features, hidden=self.args.hidden)
+
+    def apply(self, params, x):
+        from . import models
+
+        return (models.linear_apply if self.args.model == "linear" else models.mlp_apply)(params, x)
+
+    def optimizer(self, learning_rate):
+        import optax
+
+        return {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[self.args.optimizer](
+            learning_rate
+        )
+
+    def objective(self, hyper: dict[str, Any]):
+        import jaxloss
+
+        loss = getattr(jaxloss, self.args.loss)
+
+        def objective(params, batch):
+            return loss(self.apply(params, batch[0]), batch[1], **hyper)
+
+        return objective
+
+    def fit(self, learning_rate, seed, hyper: dict[str, Any], progress: bool | str):
+        import jax
+
+        from . import train
+
+        key = jax.random.key(seed)
+        return train.fit(
+            self.objective(hyper), self.init(key), self.optimizer(learning_rate), self.train,
+            num_steps=self.args.steps, batch_size=self.batch_size,
+            key=jax.random.fold_in(key, 1), log_every=max(self.args.steps // 50, 1),
+            progress=progress,
+        )  # fmt: skip
+
+    def predict_original_units(self, params, x):
+        return self.apply(params, x) * self.y_std + self.y_mean
+
+    def held_out(self, predictions) -> dict[str, float]:
+        from . import metrics
+
+        state = metrics.Regression.empty().update(predictions, self.y_test)
+        computed = state.compute()
+        return {k: float(computed[k]) for k in ("mse", "rmse", "mae", "r2")}
+
+    def baseline(self) -> dict[str, float]:
+        from . import baselines
+
+        w, b = baselines.lstsq(*self.train)
+        return self.held_out((self.test[0] @ w + b) * self.y_std + self.y_mean)
+
+    def describe(self) -> dict[str, Any]:
+        a = self.args
+        return {
+            "data": self.source, "target": self.target, "features": self.names,
+            "rows": {"train": len(self.train_index), "test": len(self.test_index)},
+            "test_fraction": a.test_fraction, "model": a.model,
+            "hidden": list(a.hidden) if a.model == "mlp" else None, "loss": a.loss,
+            "loss_args": self.loss_args, "optimizer": a.optimizer,
+            "learning_rate": a.learning_rate, "steps": a.steps, "batch_size": self.batch_size,
+            "seed": a.seed, "targets_standardised": not self.raw_targets,
+        }  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Output.
+# --------------------------------------------------------------------------------------------
+
+
+def environment() -> dict[str, str]:
+    import jax
+    import optax
+
+    from . import __version__
+
+    device = jax.devices()[0]
+    return {"jaxloss": __version__, "jax": jax.__version__, "optax": optax.__version__,
+            "python": sys.version.split()[0], "platform": device.platform,
+            "device": device.device_kind, "device_count": str(jax.device_count())}  # fmt: skip
+
+
+class Output:
+    """Files are written into a hidden staging folder and moved into place at the end."""
+
+    def __init__(self, out: str):
+        target = pathlib.Path(out)
+        if target.exists() and not target.is_dir():
+            raise UsageError(f"--out {out}: exists and is not a directory")
+        self.note = ""
+        if target.exists() and any(target.iterdir()):
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            target = target / f"run-{stamp}"
+            suffix = 1
+            while target.exists():
+                target = target.with_name(f"run-{stamp}-{suffix}")
+                suffix += 1
+            self.note = f"{out} already holds results; writing to {target} instead"
+        self.target = target
+        self.staging: pathlib.Path | None = None
+
+    def __enter__(self) -> pathlib.Path:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = pathlib.Path(tempfile.mkdtemp(prefix=".jaxloss-", dir=self.target.parent))
+        return self.staging
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            if self.target.exists():  # an empty directory given as --out
+                self.target.rmdir()
+            self.staging.chmod(0o777 & ~_UMASK)  # mkdtemp's 0700 would hide the results
+            os.replace(self.staging, self.target)
+        else:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def write_json(path: pathlib.Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_history(path: pathlib.Path, history: dict[str, np.ndarray], title: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    steps = np.asarray(history["step"])
+    ran = steps > 0
+    ax.plot(steps[ran], np.asarray(history["loss"])[ran])
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (chunk mean)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_predictions(path: pathlib.Path, targets, predictions, title: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.scatter(targets, predictions, s=12, alpha=0.7)
+    low, high = float(np.min(targets)), float(np.max(targets))
+    ax.plot([low, high], [low, high], color="black", lw=1)
+    ax.set_xlabel("held-out target")
+    ax.set_ylabel("prediction")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _loss_text(loss: str, loss_args: dict[str, Any]) -> str:
+    return loss + "".join(f" {k}={v:g}" for k, v in loss_args.items())
+
+
+def _format_metrics(name: str, m: dict[str, float]) -> str:
+    return f"{name:<26}{m['mse']:>12.4g}{m['rmse']:>10.4g}{m['mae']:>10.4g}{m['r2']:>8.3f}"
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+# --------------------------------------------------------------------------------------------
+# Commands.
+# --------------------------------------------------------------------------------------------
+
+
+def command_fit(args: argparse.Namespace) -> dict:
+    problem = Problem(args)
+    if problem.required and not all(k in problem.loss_args for k in problem.required):
+        raise UsageError(f"--loss {args.loss} needs --loss-arg for: {', '.join(problem.required)}")
+    output = Output(args.out)
+    import jax
+
+    result = problem.fit(args.learning_rate, args.seed, problem.loss_args, _progress(args))
+    predictions = np.asarray(problem.predict_original_units(result.params, problem.test[0]))
+    model = problem.held_out(predictions)
+    baseline = problem.baseline()
+    history = {k: np.asarray(v) for k, v in result.history.items()}
+    diverged = int(result.diverged_at)
+
+    lines = [
+        f"jaxloss fit: {problem.source}, target {problem.target!r}, "
+        f"{len(problem.train_index)} train / {len(problem.test_index)} test rows",
+        f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer} "
+        f"lr={args.learning_rate:g}, {args.steps} steps, device {jax.devices()[0].platform}",
+    ]
+    if diverged >= 0:
+        lines.append(f"warning: training diverged at step {diverged} (NaN/Inf loss)")
+    lines += [
+        "",
+        f"{'held-out':<26}{'MSE':>12}{'RMSE':>10}{'MAE':>10}{'R²':>8}",
+        _format_metrics(f"{args.model} ({args.loss})", model),
+        _format_metrics("least squares (SVD)", baseline),
+    ]
+    document = {
+        "command": "fit", "config": problem.describe(), "environment": environment(),
+        "held_out": {"model": model, "least_squares": baseline},
+        "diverged_at": diverged,
+        "history": {k: v.tolist() for k, v in history.items()},
+    }  # fmt: skip
+    with output as folder:
+        write_json(folder / "results.json", document)
+        if have_matplotlib():
+            plot_history(folder / "training_curve.png", history, f"{args.model}, {args.loss}")
+            plot_predictions(folder / "predictions.png", problem.y_test, predictions,
+                             f"held-out predictions (R² {model['r2']:.3f})")  # fmt: skip
+    lines += ["", f"results written to {output.target}"]
+    if not have_matplotlib():
+        lines.append('plots skipped: pip install "jaxloss[cli]" (matplotlib) to draw them')
+    if output.note:
+        lines.append(output.note)
+    print("\n".join(lines))
+    return document
+
+
+def command_sweep(args: argparse.Namespace) -> dict:
+    problem = Problem(args)
+    axes = parse_grid(args.grid, args.loss)
+    if args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: must be >= 1")
+    missing = [k for k in problem.required if k not in problem.loss_args and k not in axes]
+    if missing:
+        raise UsageError(f"--loss {args.loss} needs --loss-arg or --grid for: {', '.join(missing)}")
+    clash = sorted(set(axes) & set(problem.loss_args))
+    if clash:
+        raise UsageError(f"--grid {clash[0]!r} is also fixed by --loss-arg; give it once")
+    axes.setdefault("learning_rate", [args.learning_rate])
+    devices = _devices(args.devices)
+    output = Output(args.out)
+    checkpoint = None if args.checkpoint_dir is None else pathlib.Path(args.checkpoint_dir)
+
+    import jax.numpy as jnp
+
+    from . import metrics, sweep
+
+    grid = sweep.Grid(**axes, seed=list(range(args.seeds)))
+    x_test = jnp.asarray(problem.test[0])
+
+    def run_fn(learning_rate, seed, **hyper):
+        result = problem.fit(learning_rate, seed, {**problem.loss_args, **hyper}, False)
+        predictions = problem.predict_original_units(result.params, x_test)
+        state = metrics.Regression.empty().update(predictions, problem.y_test)
+        computed = state.compute()
+        return {"mse": computed["mse"], "rmse": computed["rmse"], "mae": computed["mae"],
+                "r2": computed["r2"], "diverged_at": result.diverged_at,
+                "predictions": predictions}  # fmt: skip
+
+    result = sweep.run(run_fn, grid, chunk_size=args.chunk_size, devices=devices,
+                       checkpoint_dir=checkpoint, progress=_progress(args))  # fmt: skip
+    best = result.best("mse", over=("seed",))
+    table = result.table("mse", over=("seed",))
+    split = result.bias_variance("predictions", problem.y_test)
+    index = tuple(list(grid.axes[n]).index(np.float32(v)) for n, v in best["config"].items())
+    best_split = {k: float(v[index]) for k, v in split.items()}
+    baseline = problem.baseline()
+
+    swept = [n for n in grid.names if n != "seed"]
+    lines = [
+        f"jaxloss sweep: {problem.source}, target {problem.target!r}, "
+        f"{len(problem.train_index)} train / {len(problem.test_index)} test rows",
+        f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer}, "
+        f"{args.steps} steps; {grid.size} runs ({' × '.join(map(str, grid.shape))}: "
+        f"{', '.join(grid.names)}) on {len(devices)} device(s)",
+        "",
+        "held-out MSE, mean ± std over seeds:",
+        table,
+        "",
+        "best: "
+        + ", ".join(f"{k}={v:g}" for k, v in best["config"].items())
+        + f"  (MSE {best['mean']:.4g} ± {best['std']:.2g})",
+        f"bias-variance over {args.seeds} seeds at the best configuration: mean MSE "
+        f"{best_split['mse']:.4g} = bias² {best_split['bias_squared']:.4g} + variance "
+        f"{best_split['variance']:.4g}",
+        f"least squares (SVD) held-out MSE: {baseline['mse']:.4g}",
+    ]
+    diverged = int(result.diverged.sum())
+    if diverged:
+        lines.append(f"{diverged} run(s) diverged (NaN/Inf loss); ranked last")
+    if result.chunks_loaded:
+        lines.append(f"resumed: {result.chunks_loaded} chunk(s) loaded from {checkpoint}, "
+                     f"{result.chunks_computed} computed")  # fmt: skip
+    document = {
+        "command": "sweep", "config": problem.describe(), "environment": environment(),
+        "grid": grid.describe(), "best": best, "bias_variance_at_best": best_split,
+        "least_squares": baseline, "table": table, "diverged_runs": diverged,
+        "runs": result.records(),
+    }  # fmt: skip
+    with output as folder:
+        write_json(folder / "results.json", document)
+        result.to_csv(folder / "results.csv")
+        if have_matplotlib():
+            _plot_sweep(folder, result, swept, problem, index)
+    lines += ["", f"results written to {output.target}"]
+    if not have_matplotlib():
+        lines.append('plots skipped: pip install "jaxloss[cli]" (matplotlib) to draw them')
+    if output.note:
+        lines.append(output.note)
+    print("\n".join(lines))
+    return document
+
+
+def _plot_sweep(folder: pathlib.Path, result, swept: list[str], problem: Problem, index) -> None:
+    """A heatmap (or line) of held-out MSE over the first two swept axes, and the best fit."""
+    heat = swept[:2]
+    over = [n for n in result.grid.names if n not in heat]
+    figure = result.plot("mse", x=heat[0], y=heat[1] if len(heat) > 1 else None, over=over)
+    figure.savefig(folder / "mse_over_grid.png")
+    _pyplot().close(figure)
+    best_predictions = np.asarray(result["predictions"][index]).mean(axis=0)
+    plot_predictions(folder / "predictions.png", problem.y_test, best_predictions,
+                     "best configuration, mean over seeds")  # fmt: skip
+
+
+def _devices(spec: str) -> list:
+    import jax
+
+    if spec == "all":
+        return jax.devices()
+    try:
+        count = int(spec)
+    except ValueError:
+        raise UsageError(f"--devices {spec!r}: 'all' or a number") from None
+    if not 1 <= count <= jax.device_count():
+        raise UsageError(f"--devices {count}: between 1 and {jax.device_count()} available")
+    return jax.devices()[:count]
+
+
+# --------------------------------------------------------------------------------------------
+# The parser.
+# --------------------------------------------------------------------------------------------
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: widths like 64,64") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: widths must be >= 1")
+    return widths
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage stays in --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="jaxloss", description="Fit or sweep a regression with any jaxloss loss."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("data and model")
+    group.add_argument(
+        "--data", metavar="FILE.csv", help="CSV with a header row (default: the bundled data)"
+    )
+    group.add_argument("--target", metavar="COLUMN", help="the column to predict")
+    group.add_argument("--features", nargs="+", metavar="COLUMN",
+                       help="feature columns (default: all but the target)")  # fmt: skip
+    group.add_argument("--model", choices=("linear", "mlp"), default="linear")
+    group.add_argument("--hidden", type=_hidden, default=(64, 64), help="MLP widths, e.g. 64,64")
+    group.add_argument("--loss", default="huber", help=f"one of {', '.join(LOSS_NAMES)}")
+    group.add_argument("--loss-arg", action="append", default=[], metavar="NAME=VALUE",
+                       help="a loss hyperparameter, e.g. delta=1.0 (repeatable)")  # fmt: skip
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    group.add_argument("--learning-rate", type=float, default=1e-2)
+    group.add_argument("--steps", type=int, default=1000)
+    group.add_argument("--batch-size", type=int, default=32,
+                       help="examples per step; 0 for full batch (default 32, capped at the "
+                            "training rows)")  # fmt: skip
+    group.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
+    group.add_argument("--test-fraction", type=float, default=0.2)
+    group.add_argument("--out", default="jaxloss-results", metavar="DIR",
+                       help="output directory (never overwritten: a timestamped subdirectory "
+                            "is used if it holds results)")  # fmt: skip
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    fit = commands.add_parser("fit", parents=[common], help="train one model",
+                              description="Train one model; report held-out metrics.")  # fmt: skip
+    fit.set_defaults(handler=command_fit)
+    sweep = commands.add_parser("sweep", parents=[common], help="train a grid × seeds",
+                                description="Train every grid point × seed in one vmapped "
+                                            "program; rank the configurations.")  # fmt: skip
+    sweep.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                       help="a swept axis: learning_rate or a loss hyperparameter (repeatable); "
+                            "default: learning_rate=1e-3,1e-2,1e-1 and, for huber, "
+                            "delta=0.5,1,2")  # fmt: skip
+    sweep.add_argument("--seeds", type=int, default=4, help="seeds per configuration")
+    sweep.add_argument("--devices", default="all", help="'all' or how many devices to use")
+    sweep.add_argument("--chunk-size", type=int, default=None, help="runs per compiled chunk")
+    sweep.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                       help="write finished chunks here and resume from them")  # fmt: skip
+    sweep.set_defaults(handler=command_sweep)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``jaxloss`` console script (and ``python -m jaxloss``).
+
+    Args:
+      argv: the arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+      The exit code: 0 success, 2 bad input, 1 failure.
+
+    Example:
+      >>> from jaxloss import cli
+      >>> cli.main(["fit", "--steps", "0"])  # stderr: jaxloss: error: --steps 0: must be >= 1
+      2
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "sweep" and not args.grid:
+        args.grid = ["learning_rate=1e-3,1e-2,1e-1"] + (
+            ["delta=0.5,1,2"] if args.loss == "huber" and "delta" not in str(args.loss_arg) else []
+        )
+    try:
+        args.handler(args)
+    except UsageError as err:
+        print(f"jaxloss: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a failure, not bad input: report it in one line, exit 1
+        if os.environ.get("JAXLOSS_TRACEBACK"):
+            raise
+        print(f"jaxloss: failed: {type(err).__name__}: {err} "
+              "(set JAXLOSS_TRACEBACK=1 for the traceback)", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
