@@ -1,45 +1,56 @@
-"""The benchmark scripts run and write their reports (timings are not asserted here)."""
+"""The benchmarks run end to end (``run_all.py --quick``); their timings are not asserted."""
 
 import json
 import pathlib
 import subprocess
 import sys
 
+import pytest
+
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def _run(script, out, *args):
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *args, "--out", str(out)],
+        [sys.executable, str(BENCHMARKS / "run_all.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    stem = script.removeprefix("bench_").removesuffix(".py")
+    return out
+
+
+def _load(out, stem):
+    (data,) = out.glob(f"{stem}-*.json")
     (report,) = out.glob(f"{stem}-*.md")
-    return json.loads(next(out.glob(f"{stem}-*.json")).read_text()), report.read_text()
+    return json.loads(data.read_text()), report.read_text()
 
 
-def test_bench_losses_writes_markdown_and_json(tmp_path):
-    data, report = _run("bench_losses.py", tmp_path, "--sizes", "8", "10", "--min-seconds", "0")
+def test_one_report_holds_every_benchmark(results):
+    (report,) = results.glob("REPORT-*.md")
+    text = report.read_text()
+    for section in ("Loss value-and-gradient", "Streaming metrics", "Training-step", "Sweep"):
+        assert f"## {section}" in text
+
+
+def test_bench_losses(results):
+    data, report = _load(results, "losses")
     assert "copy bandwidth" in report.lower()
-    kinds = {(r["kind"], r["loss"], r["log2n"]) for r in data["rows"]}
+    kinds = {(r["kind"], r["loss"]) for r in data["rows"]}
     assert kinds == {
-        (k, loss, n)
-        for k in ("value_and_grad", "donated_step")
-        for loss in ("mse", "huber")
-        for n in (8, 10)
+        (k, loss) for k in ("value_and_grad", "donated_step") for loss in ("mse", "huber")
     }
     for row in data["rows"]:
         assert {"jaxloss", "optax", "jnp"} <= set(row["seconds"])
         assert all(s > 0 for s in row["seconds"].values())
 
 
-def test_bench_metrics_reports_throughput_and_accuracy(tmp_path):
-    args = ("--samples", "20000", "--batch", "5000", "--min-seconds", "0")
-    data, report = _run("bench_metrics.py", tmp_path, *args)
+def test_bench_metrics_reports_throughput_and_accuracy(results):
+    data, report = _load(results, "metrics")
     assert {"jaxloss scan", "jaxloss loop", "jnp sums"} <= set(data["seconds"])
     # jaxloss is right on the offset targets, the naive single-pass sums are not
     for name in ("jaxloss scan", "jaxloss loop"):
@@ -48,17 +59,16 @@ def test_bench_metrics_reports_throughput_and_accuracy(tmp_path):
     assert "samples/s" in report
 
 
-def test_bench_train_reports_steps_per_second(tmp_path):
-    data, report = _run("bench_train.py", tmp_path, "--steps", "20", "--repeats", "1")
+def test_bench_train(results):
+    data, report = _load(results, "train")
     assert [row["model"] for row in data["rows"]] == ["linear", "mlp"]
     for row in data["rows"]:
         assert {"jaxloss step", "jaxloss fit"} <= set(row["seconds_per_step"])
     assert "steps/s" in report
 
 
-def test_bench_sweep_reports_runs_per_second(tmp_path):
-    args = ("--steps", "5", "--devices", "1", "--models", "linear")
-    data, report = _run("bench_sweep.py", tmp_path, *args)
+def test_bench_sweep(results):
+    data, report = _load(results, "sweep")
     for row in data["rows"]:
         assert {"sweep (vmapped)", "loop of jitted fit"} <= set(row["seconds"])
         assert row["max_abs_diff_vs_loop"] < 1e-4
