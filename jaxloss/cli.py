@@ -637,7 +637,10 @@ def main(argv: Sequence[str] | None = None) -> int:
       2
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help (0) or a usage error (2), already printed
+        return int(done.code or 0)
     if args.command == "sweep" and not args.grid:
         args.grid = ["learning_rate=1e-3,1e-2,1e-1"] + (
             ["delta=0.5,1,2"] if args.loss == "huber" and "delta" not in str(args.loss_arg) else []

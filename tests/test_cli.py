@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import jaxloss
-from jaxloss import baselines, models, train
+from jaxloss import baselines, cli, models, train
 from jaxloss.data import load_diabetes
 
 SCRIPT = shutil.which("jaxloss")
@@ -30,6 +30,12 @@ def jaxloss_cli(*args, cwd=None):
 def _png(path):
     data = path.read_bytes()
     return data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000
+
+
+def test_bad_input_through_the_console_script(tmp_path):
+    result = jaxloss_cli("fit", "--test-fraction", "2", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert result.stderr.strip() == "jaxloss: error: --test-fraction 2.0: must be in (0, 1)"
 
 
 def test_console_script_is_installed_and_has_help():
@@ -204,14 +210,19 @@ def test_fit_and_sweep_on_a_csv(tmp_path):
     ]
 
 
-def test_existing_results_are_never_overwritten(tmp_path):
+def _in_process(*args):
+    # The same entry point as the console script, without a new interpreter per call.
+    with jax.numpy_dtype_promotion("standard"):
+        return cli.main(list(args))
+
+
+def test_existing_results_are_never_overwritten(tmp_path, capsys):
     out = tmp_path / "out"
-    first = jaxloss_cli("fit", "--steps", "20", "--quiet", "--out", str(out))
-    assert first.returncode == 0, first.stderr
+    assert _in_process("fit", "--steps", "20", "--quiet", "--out", str(out)) == 0
     before = (out / "results.json").read_text()
-    second = jaxloss_cli("fit", "--steps", "30", "--quiet", "--out", str(out))
-    assert second.returncode == 0
-    assert "already holds results; writing to" in second.stdout
+    capsys.readouterr()
+    assert _in_process("fit", "--steps", "30", "--quiet", "--out", str(out)) == 0
+    assert "already holds results; writing to" in capsys.readouterr().out
     assert (out / "results.json").read_text() == before
     (subdir,) = [p for p in out.iterdir() if p.is_dir()]
     assert json.loads((subdir / "results.json").read_text())["config"]["steps"] == 30
@@ -237,16 +248,19 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:30] for _, m in BAD])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path, monkeypatch, capsys, args, message
+):
     (tmp_path / "ok.csv").write_text("a,y\n1,2\n3,4\n5,6\n7,8\n9,10\n")
     (tmp_path / "text.csv").write_text("a,y\n1,2\noops,4\n5,6\n7,8\n")
     (tmp_path / "nan.csv").write_text("a,y\n1,nan\n3,4\n5,6\n7,8\n")
     paths = {"csv": tmp_path / "ok.csv", "text": tmp_path / "text.csv", "nan": tmp_path / "nan.csv"}
     args = [a.format(**paths) for a in args]
     out = tmp_path / "out"
-    result = jaxloss_cli(*args, "--quiet", "--out", str(out), cwd=tmp_path)
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert re.search(message, result.stderr), result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    monkeypatch.chdir(tmp_path)
+    assert _in_process(*args, "--quiet", "--out", str(out)) == 2
+    stderr = capsys.readouterr().err
+    assert re.search(message, stderr), stderr
+    assert len(stderr.strip().splitlines()) == 1
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".jaxloss-")]

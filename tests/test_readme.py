@@ -11,7 +11,7 @@ README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_tex
 
 def test_first_lines_are_the_run_and_test_commands():
     first_block = README.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
-    assert first_block[0].startswith("pip install -e . && python examples/compare_losses.py")
+    assert first_block[0].startswith('pip install -e ".[cli]" && jaxloss sweep')
     assert first_block[1].startswith('pip install -e ".[test]" && pytest')
 
 
