@@ -1,31 +1,13 @@
 """Smoke tests: each example runs as a script and its results make sense."""
 
 import pathlib
-import runpy
+import re
 import subprocess
 import sys
 
-import jax
 import numpy as np
-import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-@pytest.fixture(scope="module")
-def compare_losses():
-    return runpy.run_path(str(EXAMPLES / "compare_losses.py"), run_name="example")
-
-
-def test_compare_losses_robust_losses_beat_mse_under_outliers(compare_losses, capsys):
-    # optax's adam mixes an int32 step count with floats, which strict promotion refuses.
-    with jax.numpy_dtype_promotion("standard"):
-        rows = compare_losses["main"](["--steps", "600", "--n", "500"])
-    rows = {r["loss"]: r for r in rows}
-    out = capsys.readouterr().out
-    assert "device: cpu" in out and "robust adaptive" in out
-    for name in ("mae", "huber δ=1", "robust α=0 (Cauchy)", "robust adaptive"):
-        assert rows[name]["param_error"] < 0.5 * rows["mse"]["param_error"], name
 
 
 def _run_example(name, *args):
@@ -40,8 +22,14 @@ def _run_example(name, *args):
 
 def test_compare_losses_writes_a_png_plot(tmp_path):
     path = tmp_path / "fits.png"
-    out = _run_example("compare_losses.py", "--steps", "100", "--n", "300", "--plot", str(path))
-    assert "test RMSE" in out
+    out = _run_example("compare_losses.py", "--steps", "600", "--n", "500", "--plot", str(path))
+    errors = {}
+    for line in out.splitlines():
+        parts = re.split(r"\s{2,}", line.strip())
+        if len(parts) >= 5 and re.fullmatch(r"[\d.]+", parts[1]):
+            errors[parts[0]] = float(parts[1])
+    for name in ("mae", "huber δ=1", "robust α=0 (Cauchy)", "robust adaptive"):
+        assert errors[name] < 0.5 * errors["mse"], name
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
 

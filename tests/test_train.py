@@ -176,7 +176,7 @@ def test_fit_gradient_descent_reaches_lstsq():
 
 def test_fit_with_and_without_jit_agree():
     x, y = _linear_data(n=64, features=3, seed=8)
-    kwargs = dict(num_steps=20, batch_size=16, key=jax.random.key(3), log_every=10)
+    kwargs = dict(num_steps=10, batch_size=16, key=jax.random.key(3), log_every=5)
     jitted = train.fit(
         _mse_objective, models.linear_init(None, 3), optax.adam(0.05), (x, y), **kwargs
     )
