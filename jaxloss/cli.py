@@ -372,6 +372,17 @@ def plot_predictions(path: pathlib.Path, targets, predictions, title: str) -> No
     plt.close(fig)
 
 
+def _report(lines: list[str], output: Output, document: dict) -> dict:
+    """Prints the report, with where it was written and anything the reader must know."""
+    lines = [*lines, "", f"results written to {output.target}"]
+    if not have_matplotlib():
+        lines.append('plots skipped: pip install "jaxloss[cli]" (matplotlib) to draw them')
+    if output.note:
+        lines.append(output.note)
+    print("\n".join(lines))
+    return document
+
+
 def _loss_text(loss: str, loss_args: dict[str, Any]) -> str:
     return loss + "".join(f" {k}={v:g}" for k, v in loss_args.items())
 
@@ -429,13 +440,7 @@ def command_fit(args: argparse.Namespace) -> dict:
             plot_history(folder / "training_curve.png", history, f"{args.model}, {args.loss}")
             plot_predictions(folder / "predictions.png", problem.y_test, predictions,
                              f"held-out predictions (R² {model['r2']:.3f})")  # fmt: skip
-    lines += ["", f"results written to {output.target}"]
-    if not have_matplotlib():
-        lines.append('plots skipped: pip install "jaxloss[cli]" (matplotlib) to draw them')
-    if output.note:
-        lines.append(output.note)
-    print("\n".join(lines))
-    return document
+    return _report(lines, output, document)
 
 
 def command_sweep(args: argparse.Namespace) -> dict:
@@ -515,13 +520,7 @@ def command_sweep(args: argparse.Namespace) -> dict:
         result.to_csv(folder / "results.csv")
         if have_matplotlib():
             _plot_sweep(folder, result, swept, problem, index)
-    lines += ["", f"results written to {output.target}"]
-    if not have_matplotlib():
-        lines.append('plots skipped: pip install "jaxloss[cli]" (matplotlib) to draw them')
-    if output.note:
-        lines.append(output.note)
-    print("\n".join(lines))
-    return document
+    return _report(lines, output, document)
 
 
 def _plot_sweep(folder: pathlib.Path, result, swept: list[str], problem: Problem, index) -> None:
