@@ -28,11 +28,6 @@ MULTIOUTPUT = ("raw_values", "uniform_average", "variance_weighted")
 _NAME = "metrics.Regression"
 
 
-def _safe_divide(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
-    positive = denominator > 0
-    return numerator / jnp.where(positive, denominator, jnp.ones_like(denominator))
-
-
 def _centred_moments(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair, jax.Array]:
     """Weighted mean (as a double-float) and M2 of ``x`` along axis 0, computed two-pass.
 
@@ -40,9 +35,9 @@ def _centred_moments(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair
     exact, so their mean and M2 carry no cancellation even for 311030 ± 5 in float32.
     """
     total = total[None]  # keep the batch axis: no implicit rank promotion
-    shift = _safe_divide(jnp.sum(w * x, axis=0, keepdims=True), total)
+    shift = _contract.safe_divide(jnp.sum(w * x, axis=0, keepdims=True), total)
     deviation = x - shift
-    mean_deviation = _safe_divide(jnp.sum(w * deviation, axis=0, keepdims=True), total)
+    mean_deviation = _contract.safe_divide(jnp.sum(w * deviation, axis=0, keepdims=True), total)
     centred = deviation - mean_deviation
     m2 = jnp.sum(w * centred * centred, axis=0)
     return cf.two_sum(shift[0], mean_deviation[0]), m2
@@ -234,7 +229,7 @@ class Regression:
         # state returns the other state's moments unchanged.
         self_heavier = w_self >= w_other
         heavy_w = jnp.where(self_heavier, w_self, w_other)
-        light_fraction = _safe_divide(jnp.where(self_heavier, w_other, w_self), total)
+        light_fraction = _contract.safe_divide(jnp.where(self_heavier, w_other, w_self), total)
 
         def pick(a: Pair, b: Pair) -> tuple[Pair, Pair]:
             heavy = (jnp.where(self_heavier, a[0], b[0]), jnp.where(self_heavier, a[1], b[1]))
@@ -369,10 +364,10 @@ class Regression:
         nan = jnp.full(self.shape, jnp.nan, jnp.float32)
 
         squared_error = residual_m2 + weight * residual_mean * residual_mean  # Σ w r²
-        mse = _safe_divide(squared_error, weight)
+        mse = _contract.safe_divide(squared_error, weight)
 
         def force_finite_ratio(numerator: jax.Array) -> jax.Array:
-            score = 1.0 - _safe_divide(numerator, target_m2)
+            score = 1.0 - _contract.safe_divide(numerator, target_m2)
             constant = jnp.where(numerator > 0, 0.0, 1.0)
             score = jnp.where(target_m2 > 0, score, constant)
             return jnp.where(empty | (samples < 2), nan, score)
@@ -380,7 +375,7 @@ class Regression:
         raw = {
             "mse": mse,
             "rmse": jnp.sqrt(mse),
-            "mae": _safe_divide(cf.value(self.abs_error), weight),
+            "mae": _contract.safe_divide(cf.value(self.abs_error), weight),
             "r2": force_finite_ratio(squared_error),
             "explained_variance": force_finite_ratio(residual_m2),
             "max_error": self.max_error,
