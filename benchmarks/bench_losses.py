@@ -123,34 +123,22 @@ def run(sizes: list[int], min_seconds: float) -> dict:
         t_np = rng.normal(size=n).astype(np.float32)
         p, t = jnp.asarray(p_np), jnp.asarray(t_np)
         for loss_name, impls in JAX_LOSSES.items():
-            calls = {}
-            for impl, fn in impls.items():
-                value_and_grad = _jax_value_and_grad(fn)
-                calls[impl] = functools.partial(value_and_grad, p, t)
-            if torch is not None:
-                calls["torch"] = _torch_call(_torch_losses()[loss_name], p_np, t_np, update=False)
-            rows.append(
-                {
-                    "kind": "value_and_grad",
-                    "loss": loss_name,
-                    "log2n": log2n,
-                    "seconds": time_calls(calls, min_seconds=min_seconds, min_repeats=5),
-                }
-            )
-
             calls = {
+                impl: functools.partial(_jax_value_and_grad(fn), p, t) for impl, fn in impls.items()
+            }
+            donated = {
                 impl: _donated_call(_jax_donated_step(fn), p_np, t) for impl, fn in impls.items()
             }
-            if torch is not None:
-                calls["torch"] = _torch_call(_torch_losses()[loss_name], p_np, t_np, update=True)
-            rows.append(
-                {
-                    "kind": "donated_step",
-                    "loss": loss_name,
-                    "log2n": log2n,
-                    "seconds": time_calls(calls, min_seconds=min_seconds, min_repeats=5),
-                }
-            )
+            for kind, timed, update in (
+                ("value_and_grad", calls, False),
+                ("donated_step", donated, True),
+            ):
+                if torch is not None:
+                    timed["torch"] = _torch_call(
+                        _torch_losses()[loss_name], p_np, t_np, update=update
+                    )
+                seconds = time_calls(timed, min_seconds=min_seconds, min_repeats=5)
+                rows.append({"kind": kind, "loss": loss_name, "log2n": log2n, "seconds": seconds})
     return {"machine": machine(), "copy_bandwidth_gbs": bandwidth / 1e9, "rows": rows}
 
 
