@@ -10,12 +10,13 @@ sample weights, axes and the reduction.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,10 +27,10 @@ Reduction = Literal["mean", "sum", "none"]
 Axis = int | Sequence[int] | None
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
 
-# Read at trace time: a loss traced while this is set stages `checkify` checks of its values.
-_VALUE_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "jaxloss_value_checks", default=False
-)
+# Read at trace time: a loss traced while this is True stages `checkify` checks of its values.
+# A JAX user context, not a contextvar: its value is part of every jit cache key, so a function
+# traced with checks is never reused without them, nor the reverse.
+_VALUE_CHECKS = jax.make_user_context(default_value=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +76,8 @@ def value_checks() -> Iterator[None]:
       >>> print(err.get())  # doctest: +ELLIPSIS
       jaxloss.mse: predictions contain NaN or Inf ...
     """
-    token = _VALUE_CHECKS.set(True)
-    try:
+    with _VALUE_CHECKS(True):
         yield
-    finally:
-        _VALUE_CHECKS.reset(token)
 
 
 def checked(fn: Callable[..., object], *, static_argnames: Sequence[str] = ()) -> Callable:
@@ -133,6 +131,37 @@ def checked(fn: Callable[..., object], *, static_argnames: Sequence[str] = ()) -
     return run
 
 
+def _unswitched(assertion: Callable[..., None]) -> Callable[..., None]:
+    """chex's check itself, without chex's global ``disable_asserts`` switch around it."""
+    check = inspect.unwrap(assertion)
+    if check is assertion:  # chex keeps the undecorated check as __wrapped__ (functools.wraps)
+        raise ImportError(
+            f"jaxloss needs chex's undecorated {assertion.__name__}; this chex version does "
+            "not expose it. Install a chex version listed in jaxloss's requirements."
+        )
+    return check
+
+
+def require(assertion: Callable[..., None], *args: object, message: str, **kwargs: object) -> None:
+    """States a shape contract with a chex assertion; raises ``ValueError(message)`` if it fails.
+
+    ``chex.disable_asserts()`` does not turn these off. It is chex's switch for assertions
+    in the user's own code; jaxloss's contracts are argument validation with documented
+    errors, checked at trace time at no run-time cost, and turning off, say, the equal-shape
+    check of a loss would bring back silent ``(N,)`` against ``(N, 1)`` broadcasting.
+
+    Args:
+      assertion: a chex shape or tree assertion, e.g. ``chex.assert_equal_shape``.
+      *args: its arguments.
+      message: the error to raise: what was passed, what was expected and how to fix it.
+      **kwargs: its keyword arguments.
+    """
+    try:
+        _unswitched(assertion)(*args, **kwargs)
+    except AssertionError as err:
+        raise ValueError(message) from err
+
+
 def _is_known(x: object) -> bool:
     """Whether ``x`` has values at trace time (not a tracer of jit, grad, vmap, ...)."""
     return not isinstance(x, jax.core.Tracer)
@@ -147,11 +176,19 @@ def _describe_violation(value: ArrayLike, bad: np.ndarray) -> str:
 
 
 def _check_domain_statically(
-    name: str, arg: str, value: ArrayLike, domain: Domain, mask: jax.Array | None
+    name: str, arg: str, value: jax.Array, domain: Domain, mask: jax.Array | None
 ) -> None:
-    """Raises ValueError if ``value`` is known now and violates ``domain`` where selected."""
-    if not _is_known(value) or (mask is not None and not _is_known(mask)):
+    """Raises ValueError if ``value`` is known now and violates ``domain`` where selected.
+
+    With a mask that is only known at run time, a scalar is still checked (it applies to
+    every element), but an array is not: its masked-out entries may hold anything.
+    """
+    if not _is_known(value):
         return
+    if mask is not None and not _is_known(mask):
+        if value.ndim:
+            return
+        mask = None
     bad = domain.violated(value)
     if mask is not None:
         bad = bad & mask
@@ -170,7 +207,7 @@ def _stage_value_checks(
     mask: jax.Array | None,
 ) -> None:
     """Run-time counterparts of the static checks, staged only inside :func:`value_checks`."""
-    if not _VALUE_CHECKS.get():
+    if not _VALUE_CHECKS.value:
         return
     selected = jnp.ones((), jnp.bool_) if mask is None else mask
     for arg, value in finite.items():
@@ -234,28 +271,29 @@ def as_data(name: str, predictions: ArrayLike, targets: ArrayLike) -> tuple[jax.
     t = jnp.asarray(targets)
     _check_real_dtype(name, "predictions", p)
     _check_real_dtype(name, "targets", t)
-    if p.shape != t.shape:
-        # (N,) against (N, 1) would otherwise broadcast to (N, N): a silent, quadratic bug.
-        raise ValueError(
-            f"jaxloss.{name}: predictions shape {p.shape} and targets shape {t.shape} differ; "
-            f"{_shape_fix_hint(p.shape, t.shape)}."
-        )
+    # (N,) against (N, 1) would otherwise broadcast to (N, N): a silent, quadratic bug.
+    require(
+        chex.assert_equal_shape,
+        (p, t),
+        message=f"jaxloss.{name}: predictions shape {p.shape} and targets shape {t.shape} "
+        f"differ; {_shape_fix_hint(p.shape, t.shape)}.",
+    )
     dtype = compute_dtype(p, t)
     return p.astype(dtype), t.astype(dtype)
 
 
 def _prefix_operand(name: str, arg: str, x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """A scalar, the full ``shape`` or a leading prefix of it, with trailing unit axes added."""
-    if x.ndim == 0 or x.shape == shape:
-        return x
-    if x.shape == shape[: x.ndim]:
-        return x.reshape(x.shape + (1,) * (len(shape) - x.ndim))
     prefixes = ", ".join(str(shape[:k]) for k in range(1, len(shape)))
     expected = f"a scalar, {shape}" + (f", or a leading prefix ({prefixes})" if prefixes else "")
-    raise ValueError(
+    message = (
         f"jaxloss.{name}: {arg} has shape {x.shape}, which does not fit data of shape {shape}; "
         f"expected {expected}."
     )
+    require(chex.assert_rank, x, set(range(len(shape) + 1)), message=message)
+    data = jax.ShapeDtypeStruct(shape, x.dtype)
+    require(chex.assert_equal_shape_prefix, (x, data), x.ndim, message=message)
+    return x if x.ndim == 0 else x.reshape(x.shape + (1,) * (len(shape) - x.ndim))
 
 
 def as_weights(
@@ -291,14 +329,13 @@ def as_param(
     """
     x = jnp.asarray(value)
     _check_real_dtype(name, arg, x)
-    if x.ndim and not (
-        x.ndim == len(shape) and all(a in (1, b) for a, b in zip(x.shape, shape, strict=True))
-    ):
-        raise ValueError(
-            f"jaxloss.{name}: {arg} has shape {x.shape}, which does not fit data of shape "
-            f"{shape}; expected a scalar or an array of rank {len(shape)} whose axes are 1 or "
-            f"match {shape}."
-        )
+    message = (
+        f"jaxloss.{name}: {arg} has shape {x.shape}, which does not fit data of shape "
+        f"{shape}; expected a scalar or an array of rank {len(shape)} whose axes are 1 or "
+        f"match {shape}."
+    )
+    require(chex.assert_rank, x, {0, len(shape)}, message=message)
+    require(chex.assert_is_broadcastable, x.shape, shape, message=message)
     return x.astype(dtype)
 
 
@@ -414,18 +451,22 @@ def prepare(
       The prepared inputs. Where ``where`` excludes an entry, predictions and targets are 0
       and full-shape parameters are 1: the consumer must be finite there.
     """
-    p, t = as_data(name, predictions, targets)
-    shape, dtype = p.shape, p.dtype
-    hyper = {k: as_param(name, k, v, shape, dtype) for k, v in (params or {}).items()}
-    w = as_weights(name, weights, shape, dtype)
-    mask = as_mask(name, where, shape)
+    # Values known at trace time (NumPy arrays, Python numbers, concrete JAX arrays) stay
+    # concrete even inside jit, so a Python number closed over by a jitted step is checked.
+    # Tracers are still traced: this changes nothing for values known only at run time.
+    with jax.ensure_compile_time_eval():
+        p, t = as_data(name, predictions, targets)
+        shape, dtype = p.shape, p.dtype
+        hyper = {k: as_param(name, k, v, shape, dtype) for k, v in (params or {}).items()}
+        w = as_weights(name, weights, shape, dtype)
+        mask = as_mask(name, where, shape)
 
-    values = {"predictions": p, "targets": t, **hyper}
-    checked_domains = {arg: (values[arg], d) for arg, d in (domains or {}).items()}
-    if w is not None:
-        checked_domains["weights"] = (w, NONNEGATIVE)
-    for arg, (value, domain) in checked_domains.items():
-        _check_domain_statically(name, arg, value, domain, mask)
+        values = {"predictions": p, "targets": t, **hyper}
+        checked_domains = {arg: (values[arg], d) for arg, d in (domains or {}).items()}
+        if w is not None:
+            checked_domains["weights"] = (w, NONNEGATIVE)
+        for arg, (value, domain) in checked_domains.items():
+            _check_domain_statically(name, arg, value, domain, mask)
     finite = {"predictions": p, "targets": t} | ({} if w is None else {"weights": w})
     _stage_value_checks(name, finite, checked_domains, mask)
 

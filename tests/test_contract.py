@@ -420,3 +420,94 @@ def test_checked_inside_a_training_step():
     w, _ = checked_step(jnp.zeros(2), x, y)
     with pytest.raises(checkify.JaxRuntimeError, match="mse: predictions contain NaN"):
         checked_step(w.at[0].set(jnp.nan), x, y)
+
+
+# --------------------------------------------------------------------------------------------
+# Regressions: the checks switch and the jit cache, Python numbers inside jit, chex's switch.
+# --------------------------------------------------------------------------------------------
+
+
+def _checkified_under_value_checks(fn):
+    def with_checks(*args):
+        with jaxloss.value_checks():
+            return fn(*args)
+
+    return jax.jit(checkify.checkify(with_checks, errors=checkify.user_checks))
+
+
+def test_value_checks_are_not_lost_in_a_jit_cache_filled_without_them():
+    jitted = jax.jit(lambda p, t: jaxloss.mse(p, t))
+    bad = (jnp.array([jnp.nan, 1.0]), jnp.zeros(2))
+    assert jnp.isnan(jitted(*bad))  # traced and cached without checks
+    error, _ = _checkified_under_value_checks(jitted)(*bad)
+    with pytest.raises(checkify.JaxRuntimeError, match="mse: predictions contain NaN"):
+        error.throw()
+
+
+def test_a_jit_cache_filled_with_value_checks_is_not_reused_without_them():
+    jitted = jax.jit(lambda p, t: jaxloss.mse(p, t))
+    bad = (jnp.array([jnp.nan, 1.0]), jnp.zeros(2))
+    error, _ = _checkified_under_value_checks(jitted)(*bad)  # traced with checks first
+    assert error.get() is not None
+    assert jnp.isnan(jitted(*bad))  # a plain call: no unfunctionalized checkify.check
+    with jaxloss.value_checks():  # the staged finiteness check, then none without the block
+        assert "is_finite" in str(jax.make_jaxpr(checkify.checkify(jitted))(*bad))
+    assert "is_finite" not in str(jax.make_jaxpr(checkify.checkify(jitted))(*bad))
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (lambda p, t: jaxloss.huber(p, t, delta=-1.0), r"huber: delta must be > 0; got -1.0"),
+        (lambda p, t: jaxloss.pinball(p, t, quantile=2), r"pinball: quantile must be in \[0, 1\]"),
+        (
+            lambda p, t: jaxloss.mse(p, t, weights=np.array([1.0, -2.0, 1.0])),
+            r"mse: weights must be >= 0; got 1 of 3 values outside it, e.g. -2.0",
+        ),
+        (
+            lambda p, t: jaxloss.msle(p, np.array([0.0, -1.5, 0.0])),
+            r"msle: targets must be > -1",
+        ),
+        # a traced mask cannot excuse a scalar: it applies to every selected element
+        (
+            lambda p, t: jaxloss.robust(p, t, alpha=1.0, scale=0.0, where=p > 0),
+            r"robust: scale must be > 0",
+        ),
+    ],
+)
+def test_values_closed_over_inside_jit_are_domain_checked_at_trace_time(step, message):
+    with pytest.raises(ValueError, match=message):
+        jax.jit(step)(jnp.ones(3), jnp.zeros(3))
+    with pytest.raises(ValueError, match=message):
+        jax.jit(jax.grad(step))(jnp.ones(3), jnp.zeros(3))
+
+
+def test_arrays_under_a_traced_mask_are_not_judged_by_their_masked_out_entries():
+    # Padding rows may hold anything; with the mask known only at run time they are skipped.
+    targets = np.array([0.0, -5.0, 1.0])
+    step = jax.jit(lambda p, m: jaxloss.msle(p, targets, where=m))
+    got = step(jnp.zeros(3), jnp.array([True, False, True]))
+    np.testing.assert_allclose(got, np.log1p(1.0) ** 2 / 2, rtol=1e-6)
+
+
+def test_traced_values_are_still_traced_and_compile_to_the_same_program():
+    p, t = jnp.ones(3), jnp.zeros(3)
+    traced = jax.jit(lambda p, t, d: jaxloss.huber(p, t, delta=d)).lower(p, t, 2.0)
+    closed = jax.jit(lambda p, t: jaxloss.huber(p, t, delta=2.0)).lower(p, t)
+    np.testing.assert_allclose(traced.compile()(p, t, 2.0), closed.compile()(p, t))
+    np.testing.assert_allclose(closed.compile()(p, t), 0.5)
+
+
+def test_chex_disable_asserts_leaves_the_shape_contract_in_force():
+    import chex
+
+    chex.disable_asserts()
+    try:
+        with pytest.raises(ValueError, match=r"predictions shape \(4,\) and targets shape"):
+            jaxloss.mse(jnp.ones(4), jnp.zeros((4, 1)))
+        with pytest.raises(ValueError, match=r"weights has shape \(3,\)"):
+            jaxloss.mse(jnp.ones((4, 2)), jnp.zeros((4, 2)), weights=jnp.ones(3))
+        with pytest.raises(ValueError, match=r"quantile has shape \(2,\)"):
+            jaxloss.pinball(jnp.ones((4, 2)), jnp.zeros((4, 2)), quantile=jnp.ones(2))
+    finally:
+        chex.enable_asserts()
