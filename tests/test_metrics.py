@@ -229,9 +229,14 @@ def test_no_samples_gives_nan_and_zero_count():
         assert np.all(got["count"] == 0)
 
 
-def test_one_sample_has_undefined_r2_like_sklearn():
+def test_one_sample_has_undefined_r2_and_explained_variance_one_like_sklearn():
     got = Regression.empty().update(np.array([2.0]), np.array([1.0])).compute()
-    assert np.isnan(got["r2"]) and np.isnan(got["explained_variance"])
+    assert np.isnan(got["r2"])
+    assert float(got["explained_variance"]) == skm.explained_variance_score([1.0], [2.0]) == 1.0
+    weighted = Regression.empty().update(np.array([2.0, 7.0]), np.array([1.0, 0.0]),
+                                         weights=np.array([3.0, 0.0]))  # fmt: skip
+    expected = skm.explained_variance_score([1.0, 0.0], [2.0, 7.0], sample_weight=[3.0, 0.0])
+    assert float(weighted.compute()["explained_variance"]) == expected == 1.0
     np.testing.assert_allclose([got["mse"], got["mae"], got["bias"], got["max_error"]], 1.0)
     with pytest.warns(Warning, match="less than two samples"):
         assert np.isnan(skm.r2_score([1.0], [2.0]))

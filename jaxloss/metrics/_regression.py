@@ -11,9 +11,9 @@ do not drift over many updates, all in float32, on any backend, without x64.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,7 +43,8 @@ def _centred_moments(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair
     return cf.two_sum(shift[0], mean_deviation[0]), m2
 
 
-@chex.dataclass(frozen=True, mappable_dataclass=False)
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class Regression:
     """Streaming regression metrics: an immutable, mergeable pytree accumulator.
 
@@ -335,9 +336,10 @@ class Regression:
         weights).
 
         Edge cases: with no samples or zero total weight every metric is NaN and ``count``
-        is 0. With fewer than two samples ``r2`` and ``explained_variance`` are NaN (as
-        scikit-learn's). With constant targets (zero variance) they are 1.0 for a perfect
-        fit and 0.0 otherwise (scikit-learn's ``force_finite=True``).
+        is 0. With fewer than two samples ``r2`` is NaN, and ``explained_variance`` is 1.0
+        (both variances are 0), as scikit-learn's. With constant targets (zero variance)
+        they are 1.0 for a perfect fit and 0.0 otherwise (scikit-learn's
+        ``force_finite=True``).
 
         Args:
           multioutput: how to combine outputs, as above.
@@ -369,14 +371,14 @@ class Regression:
         def force_finite_ratio(numerator: jax.Array) -> jax.Array:
             score = 1.0 - _contract.safe_divide(numerator, target_m2)
             constant = jnp.where(numerator > 0, 0.0, 1.0)
-            score = jnp.where(target_m2 > 0, score, constant)
-            return jnp.where(empty | (samples < 2), nan, score)
+            return jnp.where(target_m2 > 0, score, constant)
 
         raw = {
             "mse": mse,
             "rmse": jnp.sqrt(mse),
             "mae": _contract.safe_divide(cf.value(self.abs_error), weight),
-            "r2": force_finite_ratio(squared_error),
+            # scikit-learn: R² is undefined below two samples; explained variance is not.
+            "r2": jnp.where(samples < 2, nan, force_finite_ratio(squared_error)),
             "explained_variance": force_finite_ratio(residual_m2),
             "max_error": self.max_error,
             "bias": residual_mean,
