@@ -5,6 +5,8 @@ where=None, axis=None, reduction="mean")`` that composes with ``jax.jit``, ``jax
 ``jax.vmap`` and sharding. See the README for the contract and the formulas.
 """
 
+import importlib.metadata as _metadata
+
 from . import baselines as baselines
 from . import data as data
 from . import metrics as metrics
@@ -26,7 +28,10 @@ from ._losses import pseudo_huber as pseudo_huber
 from ._losses import rmse as rmse
 from ._losses import robust as robust
 
-__version__ = "0.1.0.dev0"
+try:  # the version lives in pyproject.toml alone
+    __version__ = _metadata.version("jaxloss")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "checked",

@@ -896,3 +896,20 @@ def robust(
         params={"alpha": alpha, "scale": scale},
         domains={"scale": _contract.POSITIVE},
     )
+
+
+# Every loss, by public name: the one list the package, the command line and the tests share.
+NAMES: tuple[str, ...] = (
+    "gaussian_nll",
+    "huber",
+    "log_cosh",
+    "mae",
+    "mape",
+    "mse",
+    "msle",
+    "pinball",
+    "poisson_nll",
+    "pseudo_huber",
+    "rmse",
+    "robust",
+)

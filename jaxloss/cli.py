@@ -20,20 +20,20 @@ import os
 import pathlib
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-LOSS_NAMES = ("mse", "rmse", "mae", "huber", "pseudo_huber", "log_cosh", "pinball", "robust",
-              "msle", "mape", "poisson_nll")  # fmt: skip
+from . import _losses
+from ._io import atomic_write, staging_directory
+
 # These losses need targets in their own units (log scale, percentages, counts).
 _RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
 _CONTRACT = ("predictions", "targets", "weights", "where", "axis", "reduction")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+# Every loss but gaussian_nll, whose variance is a per-sample array a command line cannot give.
+LOSS_NAMES = tuple(name for name in _losses.NAMES if name != "gaussian_nll")
 
 
 class UsageError(Exception):
@@ -123,7 +123,7 @@ def parse_value(arg: str, text: str, default: Any) -> Any:
     return value
 
 
-def parse_loss_args(loss: str, items: Sequence[str]) -> dict[str, Any]:
+def parse_loss_args(loss: str, items: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     allowed = loss_hyperparameters(loss)
     parsed = {}
     for item in items:
@@ -309,21 +309,21 @@ class Output:
 
     def __enter__(self) -> pathlib.Path:
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = pathlib.Path(tempfile.mkdtemp(prefix=".jaxloss-", dir=self.target.parent))
+        self.staging = staging_directory(self.target.parent, "jaxloss")
         return self.staging
 
     def __exit__(self, kind, value, traceback) -> None:
+        assert self.staging is not None, "Output is used as a context manager"
         if kind is None:
             if self.target.exists():  # an empty directory given as --out
                 self.target.rmdir()
-            self.staging.chmod(0o777 & ~_UMASK)  # mkdtemp's 0700 would hide the results
             os.replace(self.staging, self.target)
         else:
             shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def write_json(path: pathlib.Path, document: dict) -> None:
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    atomic_write(path, (json.dumps(document, indent=2) + "\n").encode())
 
 
 def have_matplotlib() -> bool:
@@ -334,18 +334,16 @@ def have_matplotlib() -> bool:
     return True
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A plain matplotlib Figure: no pyplot state, no backend to choose, nothing to close."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize, dpi=110)
 
 
 def plot_history(path: pathlib.Path, history: dict[str, np.ndarray], title: str) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    fig = _figure((6, 4))
+    ax = fig.subplots()
     steps = np.asarray(history["step"])
     ran = steps > 0
     ax.plot(steps[ran], np.asarray(history["loss"])[ran])
@@ -355,12 +353,11 @@ def plot_history(path: pathlib.Path, history: dict[str, np.ndarray], title: str)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_predictions(path: pathlib.Path, targets, predictions, title: str) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    fig = _figure((5, 5))
+    ax = fig.subplots()
     ax.scatter(targets, predictions, s=12, alpha=0.7)
     low, high = float(np.min(targets)), float(np.max(targets))
     ax.plot([low, high], [low, high], color="black", lw=1)
@@ -369,7 +366,6 @@ def plot_predictions(path: pathlib.Path, targets, predictions, title: str) -> No
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _report(lines: list[str], output: Output, document: dict) -> dict:
@@ -480,7 +476,7 @@ def command_sweep(args: argparse.Namespace) -> dict:
     best = result.best("mse", over=("seed",))
     table = result.table("mse", over=("seed",))
     split = result.bias_variance("predictions", problem.y_test)
-    index = tuple(list(grid.axes[n]).index(np.float32(v)) for n, v in best["config"].items())
+    index = best["index"]
     best_split = {k: float(v[index]) for k, v in split.items()}
     baseline = problem.baseline()
 
@@ -529,7 +525,6 @@ def _plot_sweep(folder: pathlib.Path, result, swept: list[str], problem: Problem
     over = [n for n in result.grid.names if n not in heat]
     figure = result.plot("mse", x=heat[0], y=heat[1] if len(heat) > 1 else None, over=over)
     figure.savefig(folder / "mse_over_grid.png")
-    _pyplot().close(figure)
     best_predictions = np.asarray(result["predictions"][index]).mean(axis=0)
     plot_predictions(folder / "predictions.png", problem.y_test, best_predictions,
                      "best configuration, mean over seeds")  # fmt: skip
@@ -576,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jaxloss", description="Fit or sweep a regression with any jaxloss loss."
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _OneLineParser(add_help=False)
     group = common.add_argument_group("data and model")
     group.add_argument(
         "--data", metavar="FILE.csv", help="CSV with a header row (default: the bundled data)"

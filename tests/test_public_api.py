@@ -6,21 +6,17 @@ import pytest
 
 import jaxloss
 from jaxloss import baselines, data, metrics, models, sweep, train
+from jaxloss._losses import NAMES as LOSSES
 
-LOSSES = [
-    "gaussian_nll",
-    "huber",
-    "log_cosh",
-    "mae",
-    "mape",
-    "mse",
-    "msle",
-    "pinball",
-    "poisson_nll",
-    "pseudo_huber",
-    "rmse",
-    "robust",
-]
+
+def test_the_loss_list_names_exactly_the_public_functions_with_the_loss_signature():
+    takes_data = {
+        name
+        for name in jaxloss.__all__
+        if list(inspect.signature(getattr(jaxloss, name)).parameters)[:2]
+        == ["predictions", "targets"]
+    }
+    assert set(LOSSES) == takes_data and len(LOSSES) == len(set(LOSSES))
 
 
 def test_all_lists_exactly_the_public_names():
@@ -122,6 +118,11 @@ OTHER_API = [
     train.make_step,
     train.fit,
     train.EarlyStopping,
+    train.EarlyStopping.init,
+    train.EarlyStopping.update,
+    train.EarlyStopping.should_stop,
+    train.EarlyStoppingState,
+    train.evaluate_regression,
     train.FitResult,
     models.linear_init,
     models.linear_apply,
@@ -158,6 +159,24 @@ def test_train_models_baselines_data_docstrings(obj):
 
 
 def test_submodules_export_their_names():
-    assert train.__all__ == ["EarlyStopping", "FitResult", "TrainState", "fit", "make_step"]
+    assert train.__all__ == [
+        "EarlyStopping",
+        "EarlyStoppingState",
+        "FitResult",
+        "TrainState",
+        "evaluate_regression",
+        "fit",
+        "make_step",
+    ]
     assert data.__all__ == ["load_diabetes"]
     assert sweep.__all__ == ["Grid", "SweepResult", "run"]
+
+
+def test_the_version_is_pyprojects_read_through_package_metadata():
+    import importlib.metadata
+    import pathlib
+    import tomllib
+
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["project"]["version"]
+    assert jaxloss.__version__ == importlib.metadata.version("jaxloss") == declared

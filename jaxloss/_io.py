@@ -1,0 +1,63 @@
+"""Writing files so that a reader never sees half of one: the package's only file writer.
+
+A file is written under a fresh hidden name in its destination directory, flushed to disk,
+then renamed over the destination (atomic on POSIX). Temporary files and directories are
+created with the ordinary modes (0o666, 0o777), so the process umask shapes their
+permissions exactly as for any other file, without reading or changing the umask
+(``tempfile.mkstemp`` would create them 0o600 and hide results from the group).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+
+
+def _fresh_name(directory: pathlib.Path, name: str, suffix: str) -> pathlib.Path:
+    return directory / f".{name}.{secrets.token_hex(6)}{suffix}"
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` all at once: either the old file or the new one, never a mix.
+
+    Args:
+      path: the destination; its directory must exist.
+      data: the whole content.
+    """
+    path = pathlib.Path(path)
+    while True:
+        tmp = _fresh_name(path.parent, path.name, ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def staging_directory(parent: pathlib.Path, prefix: str) -> pathlib.Path:
+    """A new, empty hidden directory in ``parent``, to be renamed into place when complete.
+
+    Args:
+      parent: where to create it (must exist).
+      prefix: the start of its name, after the leading dot.
+
+    Returns:
+      The directory's path.
+    """
+    while True:
+        path = _fresh_name(parent, prefix, "")
+        try:
+            path.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        return path
