@@ -6,7 +6,7 @@ checkpoints to resume; ``SweepResult`` ranks, tabulates, exports and plots the o
 """
 
 from ._grid import Grid as Grid
-from ._sweep import SweepResult as SweepResult
-from ._sweep import run as run
+from ._result import SweepResult as SweepResult
+from ._run import run as run
 
 __all__ = ["Grid", "SweepResult", "run"]

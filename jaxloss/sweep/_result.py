@@ -152,9 +152,10 @@ class SweepResult:
           | 2 | 1 | 1 |
         """
         kept, mean, std = self._reduced(metric, over)
-        order = np.argsort(mean.reshape(-1) * (1 if mode == "min" else -1), kind="stable")
-        order = [i for i in order if not np.isnan(mean.reshape(-1)[i])] + [
-            i for i in order if np.isnan(mean.reshape(-1)[i])
+        flat_mean = mean.reshape(-1)
+        ranked = np.argsort(flat_mean * (1 if mode == "min" else -1), kind="stable")
+        order = [i for i in ranked if not np.isnan(flat_mean[i])] + [
+            i for i in ranked if np.isnan(flat_mean[i])
         ]
         header = ["rank", *kept, metric + (f" (mean ± std over {', '.join(over)})" if over else "")]
         lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
