@@ -1,10 +1,12 @@
 """``fit``: a whole training run as one compiled program, pure and vmap-safe.
 
-The loop is a ``jax.lax.while_loop`` over chunks of ``log_every`` steps, each chunk a
-``jax.lax.scan``; minibatches are drawn on the device; evaluation uses
-:class:`jaxloss.metrics.Regression`; early stopping freezes the carry with ``jnp.where``
-rather than leaving a Python loop, so ``jax.vmap(fit)`` over seeds or hyperparameters stops
-each member at its own step. The host is touched once per chunk, by the progress callback.
+The loop is a generic driver over small pure pieces, as optimistix splits its loop from each
+solver's steps: :func:`_train_step` (one optimisation step with divergence isolation),
+:func:`_train_chunk` (a ``lax.scan`` of ``log_every`` steps, then evaluation, early stopping
+and a history row) and :func:`_run` (a ``lax.while_loop`` over chunks). The carry is a
+NamedTuple. Early stopping freezes a finished run's carry with ``jnp.where`` rather than
+leaving a Python loop, so ``jax.vmap(fit)`` over seeds or hyperparameters stops each member
+at its own step. The host is touched once per chunk, by the progress callback.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import functools
 import itertools
 import math
 import sys
-from collections.abc import Callable
-from typing import Any
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -24,60 +27,29 @@ import numpy as np
 import optax
 
 from .. import metrics
+from .._cache import WeakCache
+from .._contract import require
+from ._early_stopping import EarlyStopping, EarlyStoppingState, tree_where
+from ._sampler import Sampler, SamplerState
 from ._step import Objective, PyTree, TrainState, make_step
 
-_EVAL_KEYS = ("mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias")
+_REGRESSION_KEYS = ("mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias")
+_TRAINING_KEYS = ("loss", "grad_norm")
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class EarlyStopping:
-    """When to stop: ``patience`` evaluations without an improvement of ``min_delta``.
-
-    Evaluations happen once per chunk of ``log_every`` steps. An evaluation improves on the
-    best so far when ``value < best − min_delta`` (``mode="min"``) or
-    ``value > best + min_delta`` (``mode="max"``).
-
-    Attributes:
-      patience: evaluations without improvement before stopping (``>= 1``).
-      min_delta: the smallest change that counts as an improvement (``>= 0``).
-      monitor: ``"loss"`` (the training loss, averaged over the chunk) or ``"eval_<metric>"``
-        for a metric of ``jaxloss.metrics`` on ``eval_data``, e.g. ``"eval_mse"``,
-        ``"eval_r2"``.
-      mode: ``"min"`` or ``"max"`` (use ``"max"`` for ``eval_r2``).
-      restore_best: return the parameters of the best evaluation rather than the last.
-
-    Example:
-      >>> from jaxloss import train
-      >>> train.EarlyStopping(patience=3, monitor="eval_mse")
-      EarlyStopping(patience=3, min_delta=0.0, monitor='eval_mse', mode='min', restore_best=True)
-    """
-
-    patience: int = 5
-    min_delta: float = 0.0
-    monitor: str = "loss"
-    mode: str = "min"
-    restore_best: bool = True
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.patience, int) or self.patience < 1:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 1; got {self.patience!r}.")
-        if not self.min_delta >= 0:
-            raise ValueError(f"EarlyStopping: min_delta must be >= 0; got {self.min_delta!r}.")
-        if self.mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max'; got {self.mode!r}.")
-
-
-@chex.dataclass(frozen=True, mappable_dataclass=False)
 class FitResult:
     """What :func:`fit` returns (a pytree: under ``jax.vmap`` every leaf gains the axis).
 
     Attributes:
       params: the final parameters, or the best ones with ``EarlyStopping(restore_best=True)``.
-      state: the final :class:`TrainState` (the last parameters and optimizer state).
+      state: the final :class:`TrainState` (the last parameters and optimizer state); pass
+        it back to :func:`fit` to continue the run.
       history: one row per chunk of ``log_every`` steps: ``step`` (the step count at the
-        end of the chunk), ``loss`` and ``grad_norm`` (means over the chunk's steps) and,
-        with ``eval_data``, ``eval_mse``, ``eval_rmse``, ``eval_mae``, ``eval_r2``, ... Rows
-        after early stopping hold ``step = -1`` and NaN.
+        end of the chunk), ``loss`` and ``grad_norm`` (means over the chunk's steps) and
+        every key of the evaluation (``eval_mse``, ``eval_r2``, ... with ``eval_data``, or
+        your ``evaluate`` hook's). Rows after early stopping hold ``step = -1`` and NaN.
       stopped_at: the step at which early stopping triggered, or -1 if it did not.
       diverged_at: the step whose loss (or update) was NaN or Inf, or -1. A diverged run
         keeps its last finite parameters and stops there; under ``jax.vmap`` the other
@@ -105,18 +77,128 @@ class FitResult:
     aux: PyTree = None
 
 
-def _leading_size(data: PyTree) -> int:
-    leaves = jax.tree.leaves(data)
-    if not leaves:
-        raise ValueError("jaxloss.train.fit: data holds no arrays.")
-    sizes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}
-    if None in sizes or len(sizes) != 1:
-        shapes = [jnp.shape(leaf) for leaf in leaves]
+def evaluate_regression(
+    predict: Callable[[PyTree, Any], jax.Array], inputs: Any, targets: Any
+) -> Callable[[PyTree], dict[str, jax.Array]]:
+    """An ``evaluate`` hook for :func:`fit`: regression metrics of ``predict`` on held-out data.
+
+    With ``r = predict(params, inputs) − targets`` it returns, through
+    :class:`jaxloss.metrics.Regression`, ``eval_mse = mean r²``, ``eval_rmse``, ``eval_mae``,
+    ``eval_r2 = 1 − Σr² / Σ(t − t̄)²``, ``eval_explained_variance``, ``eval_max_error`` and
+    ``eval_bias = mean r``. ``fit(eval_data=(inputs, targets), predict=predict)`` uses the
+    same metrics with the data passed to the compiled program as arguments.
+
+    Args:
+      predict: ``predict(params, inputs) -> predictions``.
+      inputs: the evaluation inputs.
+      targets: the evaluation targets, shaped like the predictions.
+
+    Returns:
+      ``evaluate(params) -> dict`` of float32 scalars.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss import train
+      >>> evaluate = train.evaluate_regression(lambda w, x: x * w, jnp.ones(3), jnp.zeros(3))
+      >>> float(evaluate(jnp.float32(2.0))["eval_mse"])
+      4.0
+    """
+    return functools.partial(_regression_metrics, predict, (inputs, targets))
+
+
+def _regression_metrics(
+    predict: Callable[[PyTree, Any], jax.Array], eval_data: tuple[Any, Any], params: PyTree
+) -> dict[str, jax.Array]:
+    inputs, targets = eval_data
+    targets = jnp.asarray(targets)
+    state = metrics.Regression.empty(targets.shape[1:])
+    computed = state.update(predict(params, inputs), targets).compute()
+    return {f"eval_{k}": computed[k] for k in _REGRESSION_KEYS}
+
+
+class _Evaluation(NamedTuple):
+    """The user's ``evaluate(params)`` hook, or regression metrics of ``predict`` on the eval
+    data (passed to the compiled program as an argument, not baked into it as constants).
+    Compared by the functions it holds, so an unchanged configuration reuses its program."""
+
+    predict: Callable[[PyTree, Any], jax.Array] | None
+    evaluate: Callable[[PyTree], Mapping[str, jax.Array]] | None
+
+    def __call__(self, params: PyTree, eval_data: Any) -> Mapping[str, jax.Array]:
+        if self.evaluate is not None:
+            return self.evaluate(params)
+        assert self.predict is not None
+        return _regression_metrics(self.predict, eval_data, params)
+
+
+def _checked_row(evaluation: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The evaluation's dict, each value a float scalar (a chex contract), as float32."""
+    if not isinstance(evaluation, Mapping):
         raise ValueError(
-            "jaxloss.train.fit: every array in data must share its leading (examples) axis; "
-            f"got shapes {shapes}."
+            "jaxloss.train.fit: evaluate(params) must return a dict of scalars, e.g. "
+            f"{{'eval_mse': ...}}; it returned {type(evaluation).__name__}."
         )
-    return sizes.pop()
+    row = {}
+    for key, value in evaluation.items():
+        value = jnp.asarray(value)
+        if key in (*_TRAINING_KEYS, "step"):
+            raise ValueError(
+                f"jaxloss.train.fit: evaluate(params) returned the key {key!r}, which the "
+                "history keeps for training; rename it (e.g. 'eval_loss')."
+            )
+        require(chex.assert_shape, value, (), message=(
+            f"jaxloss.train.fit: evaluate(params)[{key!r}] must be a scalar; it has shape "
+            f"{value.shape}. Reduce it (e.g. a mean), or return one key per output."
+        ))  # fmt: skip
+        row[key] = value.astype(jnp.float32)
+    return row
+
+
+@dataclasses.dataclass(frozen=True)
+class _Program:
+    """Everything static about a fit except the objective: with it, the compiled program."""
+
+    optimizer: optax.GradientTransformation
+    num_steps: int
+    batch_size: int | None
+    size: int
+    log_every: int
+    evaluation: _Evaluation | None
+    early_stopping: EarlyStopping | None
+    has_aux: bool
+    show_progress: bool
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.num_steps / self.log_every)
+
+    @property
+    def sampler(self) -> Sampler | None:
+        return None if self.batch_size is None else Sampler(self.size, self.batch_size)
+
+
+class _StepCarry(NamedTuple):
+    """What one optimisation step carries to the next inside a chunk."""
+
+    train: TrainState
+    sampler: SamplerState | None
+    aux: PyTree
+    halted: jax.Array
+    diverged_at: jax.Array
+
+
+class _Carry(NamedTuple):
+    """What the loop carries from chunk to chunk."""
+
+    train: TrainState
+    sampler: SamplerState | None
+    aux: PyTree
+    chunk: jax.Array
+    history: dict[str, jax.Array]
+    stopped: jax.Array
+    stopped_at: jax.Array
+    diverged_at: jax.Array
+    stopping: EarlyStoppingState | None
 
 
 def _all_finite(tree: PyTree) -> jax.Array:
@@ -124,80 +206,195 @@ def _all_finite(tree: PyTree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.ones((), jnp.bool_)
 
 
-def _tree_where(condition: jax.Array, new: PyTree, old: PyTree) -> PyTree:
-    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
+def _train_step(
+    program: _Program,
+    step_fn: Callable[[TrainState, PyTree], tuple[TrainState, dict[str, Any]]],
+    data: PyTree,
+    end_step: jax.Array,
+    carry: _StepCarry,
+) -> tuple[_StepCarry, tuple[jax.Array, jax.Array, jax.Array]]:
+    """One optimisation step; a non-finite loss or update halts the run at its last state."""
+    active = (carry.train.step < end_step) & ~carry.halted
+    sampler = program.sampler
+    if sampler is None or carry.sampler is None:
+        batch, sample_state = data, carry.sampler
+    else:
+        indices, sample_state = sampler.draw(carry.sampler)
+        batch = jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
+    new_train, step_metrics = step_fn(carry.train, batch)
+    # A non-finite loss or update diverges this run: it keeps its last finite state and
+    # halts, and (under vmap) no other run is touched.
+    finite = jnp.isfinite(step_metrics["loss"]) & _all_finite(new_train.params)
+    diverged = active & ~finite
+    active = active & finite
+    new_carry = _StepCarry(
+        train=tree_where(active, new_train, carry.train),
+        sampler=sample_state,  # runs on regardless: its state is not part of the result
+        aux=tree_where(active, step_metrics.get("aux", carry.aux), carry.aux),
+        halted=carry.halted | diverged,
+        diverged_at=jnp.where(diverged, carry.train.step, carry.diverged_at),
+    )
+    return new_carry, (step_metrics["loss"], step_metrics["grad_norm"], active)
 
 
-def _mix32(x: jax.Array) -> jax.Array:
-    """A bijective avalanche hash of uint32 (Wellons' lowbias32)."""
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
+def _chunk_mean(values: jax.Array, active: jax.Array) -> jax.Array:
+    steps_run = jnp.maximum(jnp.sum(active, dtype=jnp.float32), 1.0)
+    return jnp.sum(jnp.where(active, values, 0.0)) / steps_run
 
 
-@dataclasses.dataclass(frozen=True)
-class _Sampler:
-    """Shuffled minibatches: a fresh pseudo-random permutation of the N examples per epoch.
+def _train_chunk(
+    program: _Program,
+    step_fn: Callable[[TrainState, PyTree], tuple[TrainState, dict[str, Any]]],
+    data: PyTree,
+    eval_data: Any,
+    end_step: jax.Array,
+    bar_id: jax.Array,
+    carry: _Carry,
+) -> _Carry:
+    """``log_every`` steps, then one evaluation, early-stopping update and history row."""
+    start = _StepCarry(carry.train, carry.sampler, carry.aux, carry.stopped, carry.diverged_at)
+    one_step = functools.partial(_train_step, program, step_fn, data, end_step)
+    steps, (losses, norms, active) = jax.lax.scan(
+        lambda c, _: one_step(c), start, length=program.log_every
+    )
+    train = steps.train
+    row = {"loss": _chunk_mean(losses, active), "grad_norm": _chunk_mean(norms, active)}
+    if program.evaluation is not None:
+        row |= _checked_row(program.evaluation(train.params, eval_data))
 
-    Batch ``s`` takes positions ``s·B .. s·B + B − 1`` of the concatenation of one
-    permutation per epoch, so every epoch visits each example exactly once, for any N, and
-    no example is dropped (a batch may straddle two epochs).
-
-    The permutation is never materialised: position ``i`` of epoch ``e`` maps to
-    ``π_e(i)``, a 4-round Feistel network keyed by ``(key, e)`` over the smallest even
-    number of bits covering N, walked until it lands below N (cycle-walking; a bijection
-    on [0, N)). That costs O(B) per step, where sorting N random keys per epoch costs
-    ~1 ms at N = 4096 and ~14 ms at 65536 on a CPU, more than the steps themselves.
-    """
-
-    size: int
-    batch_size: int
-
-    @property
-    def _half_bits(self) -> int:
-        return max(1, math.ceil(math.log2(max(self.size, 2)) / 2))
-
-    def init(self, key: jax.Array) -> dict[str, jax.Array]:
-        return {"epoch": jnp.zeros((), jnp.int32), "start": jnp.zeros((), jnp.int32), "key": key}
-
-    def _permute(self, index: jax.Array, key: jax.Array, epoch: jax.Array) -> jax.Array:
-        half = self._half_bits
-        mask = jnp.uint32((1 << half) - 1)
-        round_keys = jax.random.bits(jax.random.fold_in(key, epoch), (4,), jnp.uint32)
-
-        def feistel(x: jax.Array) -> jax.Array:
-            left, right = x >> half, x & mask
-            for r in range(4):
-                left, right = right, left ^ (_mix32(right ^ round_keys[r]) & mask)
-            return (left << half) | right
-
-        n = jnp.uint32(self.size)
-        x = feistel(index.astype(jnp.uint32))
-        x = jax.lax.while_loop(
-            lambda x: jnp.any(x >= n), lambda x: jnp.where(x >= n, feistel(x), x), x
-        )
-        return x.astype(jnp.int32)
-
-    def draw(self, state: dict[str, jax.Array]) -> tuple[jax.Array, dict[str, jax.Array]]:
-        n = self.size
-        positions = state["start"] + jnp.arange(self.batch_size, dtype=jnp.int32)
-        in_next = positions >= n
-        local = jnp.where(in_next, positions - n, positions)
-        current = self._permute(local, state["key"], state["epoch"])
-        following = self._permute(local, state["key"], state["epoch"] + 1)
-        indices = jnp.where(in_next, following, current)
-        start = state["start"] + self.batch_size
-        wrapped = start >= n
-        return indices, {
-            "epoch": state["epoch"] + wrapped.astype(jnp.int32),
-            "start": jnp.where(wrapped, start - n, start),
-            "key": state["key"],
-        }
+    stopping, stopped, stopped_at = carry.stopping, steps.halted, carry.stopped_at
+    policy = program.early_stopping
+    if policy is not None and stopping is not None:
+        stopping = policy.update(stopping, row[policy.monitor], train.params, train.step)
+        newly = ~steps.halted & policy.should_stop(stopping)
+        stopped_at = jnp.where(newly, train.step, stopped_at)
+        stopped = stopped | newly
+    history = {k: carry.history[k].at[carry.chunk].set(v) for k, v in row.items()}
+    history["step"] = carry.history["step"].at[carry.chunk].set(train.step)
+    if program.show_progress:
+        jax.debug.callback(_report, bar_id, train.step, row["loss"])
+    new = _Carry(train, None, steps.aux, carry.chunk + 1, history, stopped, stopped_at,
+                 steps.diverged_at, stopping)  # fmt: skip
+    # A run that had already stopped stays exactly as it was (its later rows NaN / -1). The
+    # sampler runs on regardless: its state is not part of the result.
+    frozen = tree_where(carry.stopped, carry._replace(sampler=None), new)
+    return frozen._replace(sampler=steps.sampler)
 
 
-def _progress_bar(progress: bool | str, num_steps: int) -> Any:
+def _initial_history(program: _Program, keys: list[str]) -> dict[str, jax.Array]:
+    history = {k: jnp.full((program.n_chunks,), jnp.nan, jnp.float32) for k in keys}
+    history["step"] = jnp.full((program.n_chunks,), -1, jnp.int32)
+    return history
+
+
+def _check_monitor(program: _Program, keys: list[str]) -> None:
+    policy = program.early_stopping
+    if policy is None or policy.monitor in keys:
+        return
+    hint = "" if program.evaluation is not None else " (pass eval_data for eval_* metrics)"
+    raise ValueError(
+        f"jaxloss.train.fit: EarlyStopping(monitor={policy.monitor!r}) is not available; "
+        f"choose one of {keys}{hint}."
+    )
+
+
+def _start_state(program: _Program, start: PyTree) -> TrainState:
+    """A fresh state for initial parameters, or the given one, checked against the optimizer."""
+    if not isinstance(start, TrainState):
+        return TrainState.create(start, program.optimizer)
+    with jax.numpy_dtype_promotion("standard"):
+        expected = jax.eval_shape(program.optimizer.init, start.params)
+    message = (
+        "jaxloss.train.fit: the TrainState to continue holds an optimizer state that does not "
+        "match this optimizer (another optax transformation, or other parameters); continue "
+        "with the optimizer that made it, or start from its params."
+    )
+    require(chex.assert_trees_all_equal_structs, start.opt_state, expected, message=message)
+    require(chex.assert_trees_all_equal_shapes, start.opt_state, expected, message=message)
+    return start
+
+
+def _run(
+    objective_ref: Callable[[], Any],
+    program: _Program,
+    start: PyTree,
+    data: PyTree,
+    key: jax.Array | None,
+    eval_data: Any,
+    bar_id: jax.Array,
+) -> FitResult:
+    """The compiled training run: ``program`` and the objective are static, the rest traced."""
+    step_fn = make_step(objective_ref(), program.optimizer, has_aux=program.has_aux)
+    train = _start_state(program, start)
+    end_step = train.step + program.num_steps
+    sampler = program.sampler
+    sample_state = None if sampler is None or key is None else sampler.init(key, train.step)
+    # Trace one step to learn the shape of aux (and to check the objective early).
+    batch_size = None if sampler is None else sampler.batch_size
+    first_batch = jax.tree.map(lambda a: a[:batch_size], data)
+    aux_shape = jax.eval_shape(step_fn, train, first_batch)[1].get("aux")
+    eval_keys: list[str] = []
+    evaluation = program.evaluation
+    if evaluation is not None:
+        row = jax.eval_shape(lambda p, d: _checked_row(evaluation(p, d)), train.params, eval_data)
+        eval_keys = list(row)
+    keys = [*_TRAINING_KEYS, *eval_keys]
+    _check_monitor(program, keys)
+
+    policy = program.early_stopping
+    carry = _Carry(
+        train=train,
+        sampler=sample_state,
+        aux=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_shape),
+        chunk=jnp.zeros((), jnp.int32),
+        history=_initial_history(program, keys),
+        stopped=jnp.zeros((), jnp.bool_),
+        stopped_at=jnp.full((), -1, jnp.int32),
+        diverged_at=jnp.full((), -1, jnp.int32),
+        stopping=None if policy is None else policy.init(train.params),
+    )
+    chunk = functools.partial(_train_chunk, program, step_fn, data, eval_data, end_step, bar_id)
+    carry = jax.lax.while_loop(lambda c: (c.chunk < program.n_chunks) & ~c.stopped, chunk, carry)
+    stopping = carry.stopping
+    restore = policy is not None and policy.restore_best and stopping is not None
+    return FitResult(
+        params=stopping.best_params if restore and stopping is not None else carry.train.params,
+        state=carry.train,
+        history=carry.history,
+        stopped_at=carry.stopped_at,
+        diverged_at=carry.diverged_at,
+        best_step=jnp.full((), -1, jnp.int32) if stopping is None else stopping.best_step,
+        aux=carry.aux if program.has_aux else None,
+    )
+
+
+# Compiled runs, per objective (held weakly: dropping the objective frees its programs).
+_PROGRAMS = WeakCache()
+
+
+def _compiled(objective: Objective, program: _Program) -> Callable[..., FitResult]:
+    def build(ref: weakref.ref[Any] | Callable[[], Any]) -> Callable[..., FitResult]:
+        return jax.jit(functools.partial(_run, ref, program))
+
+    return _PROGRAMS.get(objective, program, build)
+
+
+# Progress bars live on the host; the compiled program only carries their integer id.
+_BARS: dict[int, Any] = {}
+_BAR_IDS = itertools.count(1)
+
+
+def _report(bar_id: np.ndarray, step: np.ndarray, loss: np.ndarray) -> None:
+    bar = _BARS.get(int(np.max(bar_id)))
+    if bar is None:
+        return
+    done = int(np.max(step))
+    if done > bar.n:
+        bar.update(done - bar.n)
+    bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
+
+
+def _progress_bar(progress: bool | str, num_steps: int, initial: int) -> Any:
     if progress == "auto":
         progress = sys.stderr.isatty() and num_steps >= 1000
     if not progress:
@@ -209,192 +406,51 @@ def _progress_bar(progress: bool | str, num_steps: int) -> Any:
             "jaxloss.train.fit(progress=True) draws its bar with tqdm: "
             'pip install "jaxloss[progress]" (or tqdm), or pass progress=False.'
         ) from err
-    return tqdm(total=num_steps, unit="step", dynamic_ncols=True, leave=True)
+    return tqdm(total=initial + num_steps, initial=initial, unit="step", dynamic_ncols=True,
+                leave=True)  # fmt: skip
 
 
-@dataclasses.dataclass(frozen=True)
-class _Config:
-    """Everything static about a fit: hashed as the compilation cache key of ``_run``."""
-
-    objective: Objective
-    optimizer: optax.GradientTransformation
-    num_steps: int
-    batch_size: int | None
-    size: int
-    log_every: int
-    predict: Callable[[PyTree, Any], jax.Array] | None
-    early_stopping: EarlyStopping | None
-    has_aux: bool
-    show_progress: bool
-
-
-# Progress bars live on the host; the compiled program only carries their integer id.
-_BARS: dict[int, Any] = {}
-_BAR_IDS = itertools.count(1)
-
-
-@functools.partial(jax.jit, static_argnames=("config",))
-def _run(
-    config: _Config,
-    params: PyTree,
-    data: PyTree,
-    key: jax.Array | None,
-    eval_data: tuple[Any, Any] | None,
-    bar_id: jax.Array,
-) -> FitResult:
-    """The compiled training run; ``config`` is static, everything else traced."""
-    objective, optimizer, has_aux = config.objective, config.optimizer, config.has_aux
-    num_steps, log_every, batch_size = config.num_steps, config.log_every, config.batch_size
-    early_stopping, predict, n = config.early_stopping, config.predict, config.size
-    step_fn = make_step(objective, optimizer, has_aux=has_aux)
-    n_chunks = math.ceil(num_steps / log_every)
-    sampler = None if batch_size is None else _Sampler(n, int(batch_size))
-    history_keys = ["loss", "grad_norm"] + (
-        [f"eval_{k}" for k in _EVAL_KEYS] if eval_data is not None else []
+def _leading_size(data: PyTree) -> int:
+    """The number of examples: the leading axis every leaf of ``data`` shares (chex)."""
+    leaves = [jnp.asarray(leaf) for leaf in jax.tree.leaves(data)]
+    if not leaves:
+        raise ValueError("jaxloss.train.fit: data holds no arrays.")
+    message = (
+        "jaxloss.train.fit: every array in data must share its leading (examples) axis; "
+        f"got shapes {[leaf.shape for leaf in leaves]}."
     )
+    for leaf in leaves:
+        require(chex.assert_rank, leaf, set(range(1, 33)), message=message)
+    require(chex.assert_equal_shape_prefix, leaves, 1, message=message)
+    return leaves[0].shape[0]
 
-    def evaluate(params: PyTree) -> dict[str, jax.Array]:
-        if eval_data is None:
-            return {}
-        inputs, targets = eval_data
-        targets = jnp.asarray(targets)
-        state = metrics.Regression.empty(targets.shape[1:])
-        computed = state.update(predict(params, inputs), targets).compute()
-        return {f"eval_{k}": computed[k] for k in _EVAL_KEYS}
 
-    def report(bar_id: np.ndarray, step: np.ndarray, loss: np.ndarray) -> None:
-        bar = _BARS.get(int(np.max(bar_id)))
-        if bar is None:
-            return
-        done = int(np.max(step))
-        if done > bar.n:
-            bar.update(done - bar.n)
-        bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
+def _check_count(arg: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"jaxloss.train.fit: {arg} must be an int >= 1; got {value!r}.")
+    return int(value)
 
-    def run(params: PyTree, data: PyTree, key: jax.Array | None) -> FitResult:
-        state = TrainState.create(params, optimizer)
-        sample_state = None if sampler is None else sampler.init(key)
-        # Trace one step to learn the shape of aux (and to check the objective early).
-        first_batch = data if sampler is None else jax.tree.map(lambda a: a[:batch_size], data)
-        aux_shape = jax.eval_shape(step_fn, state, first_batch)[1].get("aux")
-        aux0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_shape)
 
-        def one_step(carry: tuple, index: jax.Array) -> tuple:
-            state, sample_state, aux, halted, diverged_at = carry
-            active = (state.step < num_steps) & ~halted
-            if sampler is None:
-                batch, next_sample_state = data, sample_state
-            else:
-                indices, next_sample_state = sampler.draw(sample_state)
-                batch = jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
-            new_state, step_metrics = step_fn(state, batch)
-            # A non-finite loss or update diverges this run: it keeps its last finite state
-            # and halts, and (under vmap) no other run is touched.
-            finite = jnp.isfinite(step_metrics["loss"]) & _all_finite(new_state.params)
-            diverged = active & ~finite
-            diverged_at = jnp.where(diverged, state.step, diverged_at)
-            halted = halted | diverged
-            active = active & finite
-            state = _tree_where(active, new_state, state)
-            # The sampler runs on regardless: its state is not part of the result.
-            sample_state = next_sample_state
-            aux = _tree_where(active, step_metrics.get("aux", aux), aux)
-            out = (step_metrics["loss"], step_metrics["grad_norm"], active)
-            return (state, sample_state, aux, halted, diverged_at), out
-
-        def chunk(carry: dict) -> dict:
-            was_stopped = carry["stopped"]
-            start = (
-                carry["state"],
-                carry["sampler"],
-                carry["aux"],
-                was_stopped,
-                carry["diverged_at"],
+def _evaluation(
+    eval_data: tuple[Any, Any] | None,
+    predict: Callable[[PyTree, Any], jax.Array] | None,
+    evaluate: Callable[[PyTree], Mapping[str, jax.Array]] | None,
+) -> _Evaluation | None:
+    if evaluate is not None:
+        if eval_data is not None:
+            raise ValueError(
+                "jaxloss.train.fit: give either evaluate= or eval_data= (with predict=), not "
+                "both; train.evaluate_regression(predict, inputs, targets) makes the "
+                "eval_data metrics a hook you can combine with your own."
             )
-            (state, sample_state, aux, halted, diverged_at), (losses, norms, active) = jax.lax.scan(
-                one_step,
-                start,
-                jnp.arange(log_every),
-            )
-            steps_run = jnp.maximum(jnp.sum(active, dtype=jnp.float32), 1.0)
-            row = {
-                "loss": jnp.sum(jnp.where(active, losses, 0.0)) / steps_run,
-                "grad_norm": jnp.sum(jnp.where(active, norms, 0.0)) / steps_run,
-                **evaluate(state.params),
-            }
-            best, stopped = carry["best"], halted
-            best_params, best_step, bad = carry["best_params"], carry["best_step"], carry["bad"]
-            stopped_at = carry["stopped_at"]
-            if early_stopping is not None:
-                value = row[early_stopping.monitor]
-                sign = 1.0 if early_stopping.mode == "min" else -1.0
-                improved = sign * value < sign * best - early_stopping.min_delta
-                improved = improved & ~was_stopped
-                best = jnp.where(improved, value, best)
-                best_params = _tree_where(improved, state.params, best_params)
-                best_step = jnp.where(improved, state.step, best_step)
-                bad = jnp.where(improved, 0, bad + 1)
-                newly = ~halted & (bad >= early_stopping.patience)
-                stopped_at = jnp.where(newly, state.step, stopped_at)
-                stopped = halted | newly
-            history = {
-                k: carry["history"][k].at[carry["chunk"]].set(jnp.where(was_stopped, jnp.nan, v))
-                for k, v in row.items()
-            }
-            history["step"] = (
-                carry["history"]["step"]
-                .at[carry["chunk"]]
-                .set(jnp.where(was_stopped, -1, state.step))
-            )
-            if config.show_progress:
-                jax.debug.callback(report, bar_id, state.step, row["loss"])
-            return {
-                "state": state,
-                "sampler": sample_state,
-                "aux": aux,
-                "chunk": carry["chunk"] + 1,
-                "history": history,
-                "stopped": stopped,
-                "stopped_at": stopped_at,
-                "diverged_at": diverged_at,
-                "best": best,
-                "best_params": best_params,
-                "best_step": best_step,
-                "bad": bad,
-            }
-
-        sign = 1.0 if early_stopping is None or early_stopping.mode == "min" else -1.0
-        carry = {
-            "state": state,
-            "sampler": sample_state,
-            "aux": aux0,
-            "chunk": jnp.zeros((), jnp.int32),
-            "history": {
-                **{k: jnp.full((n_chunks,), jnp.nan, jnp.float32) for k in history_keys},
-                "step": jnp.full((n_chunks,), -1, jnp.int32),
-            },
-            "stopped": jnp.zeros((), jnp.bool_),
-            "stopped_at": jnp.full((), -1, jnp.int32),
-            "diverged_at": jnp.full((), -1, jnp.int32),
-            "best": jnp.asarray(sign * jnp.inf, jnp.float32),
-            "best_params": state.params,
-            "best_step": jnp.full((), -1, jnp.int32),
-            "bad": jnp.zeros((), jnp.int32),
-        }
-        carry = jax.lax.while_loop(lambda c: (c["chunk"] < n_chunks) & ~c["stopped"], chunk, carry)
-        restore = early_stopping is not None and early_stopping.restore_best
-        final = carry["state"]
-        return FitResult(
-            params=carry["best_params"] if restore else final.params,
-            state=final,
-            history=carry["history"],
-            stopped_at=carry["stopped_at"],
-            diverged_at=carry["diverged_at"],
-            best_step=carry["best_step"],
-            aux=carry["aux"] if has_aux else None,
-        )
-
-    return run(params, data, key)
+        return _Evaluation(predict=None, evaluate=evaluate)
+    if eval_data is None:
+        return None
+    if predict is None:
+        raise ValueError("jaxloss.train.fit: eval_data needs predict=(params, inputs) -> y.")
+    if not (isinstance(eval_data, tuple | list) and len(eval_data) == 2):
+        raise ValueError("jaxloss.train.fit: eval_data must be (inputs, targets).")
+    return _Evaluation(predict=predict, evaluate=None)
 
 
 def fit(
@@ -409,6 +465,7 @@ def fit(
     log_every: int = 100,
     eval_data: tuple[Any, Any] | None = None,
     predict: Callable[[PyTree, Any], jax.Array] | None = None,
+    evaluate: Callable[[PyTree], Mapping[str, jax.Array]] | None = None,
     early_stopping: EarlyStopping | None = None,
     has_aux: bool = False,
     progress: bool | str = "auto",
@@ -427,22 +484,35 @@ def fit(
     chunk through ``jax.debug.callback``), no Python control flow on traced values, so
     ``jax.vmap(lambda lr, k: fit(..., optax.adam(lr), ..., key=k))`` trains many
     configurations at once, each stopping early at its own step. It is compiled on its first
-    call for a given structure (and under an outer ``jit``/``vmap``, as part of it).
+    call for a given objective and configuration and reused while the objective lives (the
+    cache holds it weakly, so nothing it closes over is kept alive); under an outer
+    ``jit``/``vmap`` it is compiled as part of it.
+
+    **Continuing a run.** Pass a :class:`TrainState` (e.g. ``result.state``) as ``params``
+    to take ``num_steps`` more steps from it, with the same optimizer and ``key``: the
+    minibatches continue where the state's step count left them, so ``fit(n)`` then
+    ``fit(m)`` from its state equals ``fit(n + m)`` (to rounding). History rows count steps
+    from the state's step; early stopping starts afresh (its patience and best value).
 
     Args:
       objective: ``objective(params, batch)`` returning the scalar loss (or ``(loss, aux)``
         with ``has_aux``); ``batch`` has ``data``'s structure with ``batch_size`` examples.
-      params: the initial parameters (any pytree; not modified).
+      params: the initial parameters (any pytree; not modified), or a :class:`TrainState`
+        to continue.
       optimizer: any optax ``GradientTransformation``.
       data: a pytree of arrays (e.g. ``(x, y)``) whose leading axes are the N examples.
-      num_steps: the number of optimisation steps.
+      num_steps: the number of optimisation steps to take.
       batch_size: examples per step (``<= N``), or ``None`` for full-batch steps.
       key: PRNG key for the minibatch order; required with ``batch_size``.
       log_every: steps per chunk: one history row, evaluation, early-stopping check and
         progress update per chunk.
       eval_data: ``(inputs, targets)`` evaluated after every chunk with
-        ``jaxloss.metrics.Regression`` on ``predict(params, inputs)``.
+        ``jaxloss.metrics.Regression`` on ``predict(params, inputs)``: ``eval_mse``,
+        ``eval_rmse``, ``eval_mae``, ``eval_r2``, ``eval_explained_variance``,
+        ``eval_max_error``, ``eval_bias`` (see :func:`evaluate_regression`).
       predict: ``predict(params, inputs) -> predictions``, required with ``eval_data``.
+      evaluate: instead of ``eval_data``, any ``evaluate(params) -> dict`` of scalars,
+        called after every chunk; each key becomes a history column and can be monitored.
       early_stopping: an :class:`EarlyStopping`, or ``None`` to always run ``num_steps``.
       has_aux: whether ``objective`` returns ``(loss, aux)``.
       progress: ``True`` for a tqdm progress bar, ``False`` for none, ``"auto"`` (default)
@@ -450,7 +520,7 @@ def fit(
 
     Returns:
       A :class:`FitResult`: final (or best) parameters, the final state, the history (one
-      row per chunk), ``stopped_at`` and ``best_step``.
+      row per chunk), ``stopped_at``, ``diverged_at`` and ``best_step``.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax
@@ -466,9 +536,8 @@ def fit(
       >>> print(jnp.round(result.params["w"], 2), f"{float(result.history['eval_r2'][-1]):.4f}")
       [ 1.  -2.   0.5] 1.0000
     """
-    for arg, value in (("num_steps", num_steps), ("log_every", log_every)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"jaxloss.train.fit: {arg} must be an int >= 1; got {value!r}.")
+    num_steps = _check_count("num_steps", num_steps)
+    log_every = _check_count("log_every", log_every)
     n = _leading_size(data)
     if batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
@@ -483,41 +552,28 @@ def fit(
                 f"jaxloss.train.fit: batch_size={batch_size} draws random minibatches and needs "
                 "key=jax.random.key(seed)."
             )
-    if eval_data is not None:
-        if predict is None:
-            raise ValueError("jaxloss.train.fit: eval_data needs predict=(params, inputs) -> y.")
-        if not (isinstance(eval_data, tuple | list) and len(eval_data) == 2):
-            raise ValueError("jaxloss.train.fit: eval_data must be (inputs, targets).")
-    monitors = ["loss"] + ([f"eval_{k}" for k in _EVAL_KEYS] if eval_data is not None else [])
-    if early_stopping is not None and early_stopping.monitor not in monitors:
-        raise ValueError(
-            f"jaxloss.train.fit: EarlyStopping(monitor={early_stopping.monitor!r}) is not "
-            f"available; choose one of {monitors}"
-            + ("" if eval_data is not None else " (pass eval_data for eval_* metrics)")
-            + "."
-        )
-
-    config = _Config(
-        objective=objective,
+    program = _Program(
         optimizer=optimizer,
-        num_steps=int(num_steps),
+        num_steps=num_steps,
         batch_size=None if batch_size is None else int(batch_size),
         size=n,
-        log_every=int(log_every),
-        predict=predict if eval_data is not None else None,
+        log_every=log_every,
+        evaluation=_evaluation(eval_data, predict, evaluate),
         early_stopping=early_stopping,
         has_aux=has_aux,
         show_progress=False,
     )
-    bar = _progress_bar(progress, num_steps)
+    step = params.step if isinstance(params, TrainState) else 0
+    initial = 0 if isinstance(step, jax.core.Tracer) else int(step)
+    bar = _progress_bar(progress, num_steps, initial)
     bar_id = 0
     if bar is not None:
         bar_id = next(_BAR_IDS)
         _BARS[bar_id] = bar
-        config = dataclasses.replace(config, show_progress=True)
-    # _run is jitted once per configuration (it is static), so repeated fits with the same
-    # objective and optimizer objects reuse the compiled program.
-    result = _run(config, params, data, key, eval_data, jnp.asarray(bar_id, jnp.int32))
+        program = dataclasses.replace(program, show_progress=True)
+    run = _compiled(objective, program)
+    result = run(params, data, key, eval_data if evaluate is None else None,
+                 jnp.asarray(bar_id, jnp.int32))  # fmt: skip
     if bar is not None and not isinstance(result.state.step, jax.core.Tracer):
         jax.block_until_ready(result)
         bar.close()

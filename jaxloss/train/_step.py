@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -10,11 +11,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._contract import require
+
 PyTree = Any
 Objective = Callable[[PyTree, PyTree], Any]
 
 
-@chex.dataclass(frozen=True, mappable_dataclass=False)
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
 class TrainState:
     """What training carries from step to step: a pytree, not a stateful object.
 
@@ -68,18 +72,30 @@ def _scalar_loss(objective: Objective, has_aux: bool) -> Callable[[PyTree, PyTre
                 f"jaxloss.train: with has_aux=True, {name}(params, batch) must return "
                 f"(loss, aux); it returned {type(out).__name__}."
             )
-        loss = out[0] if has_aux else out
-        shape = jnp.shape(loss)
-        if shape != () or not jnp.issubdtype(jnp.result_type(loss), jnp.floating):
-            hint = " (return (loss, aux) with has_aux=True)" if isinstance(out, tuple) else ""
-            raise ValueError(
-                f"jaxloss.train: {name}(params, batch) must return a scalar float loss{hint}; "
-                f"it returned shape {shape}, dtype {jnp.result_type(loss)}. Reduce it, e.g. "
-                "jaxloss.mse(predictions, targets) with the default reduction='mean'."
-            )
+        loss = jnp.asarray(out[0] if has_aux else out)
+        hint = " (return (loss, aux) with has_aux=True)" if isinstance(out, tuple) else ""
+        message = (
+            f"jaxloss.train: {name}(params, batch) must return a scalar float loss{hint}; "
+            f"it returned shape {loss.shape}, dtype {loss.dtype}. Reduce it, e.g. "
+            "jaxloss.mse(predictions, targets) with the default reduction='mean'."
+        )
+        require(chex.assert_shape, loss, (), message=message)
+        require(chex.assert_type, loss, float, message=message)
         return out
 
     return checked
+
+
+def _check_updates(params: PyTree, updates: PyTree) -> None:
+    """The optimizer's updates must match the parameters leaf for leaf: no silent broadcast."""
+    message = (
+        "jaxloss.train: the optimizer's updates do not match the parameters: "
+        f"parameters {jax.tree.map(jnp.shape, params)}, updates "
+        f"{jax.tree.map(jnp.shape, updates)}. A custom GradientTransformation must return "
+        "updates with the parameters' structure and shapes."
+    )
+    require(chex.assert_trees_all_equal_structs, params, updates, message=message)
+    require(chex.assert_trees_all_equal_shapes, params, updates, message=message)
 
 
 def make_step(
@@ -133,6 +149,7 @@ def make_step(
         # optax mixes its int32 step count with floats, which strict promotion refuses.
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            _check_updates(state.params, updates)
             params = optax.apply_updates(state.params, updates)
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
         if has_aux:
