@@ -7,6 +7,7 @@ where=None, axis=None, reduction="mean")`` that composes with ``jax.jit``, ``jax
 
 import importlib.metadata as _metadata
 
+from . import _losses
 from . import baselines as baselines
 from . import data as data
 from . import metrics as metrics
@@ -33,19 +34,5 @@ try:  # the version lives in pyproject.toml alone
 except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "checked",
-    "gaussian_nll",
-    "huber",
-    "log_cosh",
-    "mae",
-    "mape",
-    "mse",
-    "msle",
-    "pinball",
-    "poisson_nll",
-    "pseudo_huber",
-    "rmse",
-    "robust",
-    "value_checks",
-]
+# Sorted: "checked", every loss (the package's one list of them), "value_checks".
+__all__ = ["checked", *_losses.NAMES, "value_checks"]

@@ -41,7 +41,7 @@ class Domain:
     checks, so a NaN is reported as a NaN and not as, say, "not > 0".
     """
 
-    violated: Callable[[ArrayLike], ArrayLike]
+    violated: Callable[[jax.Array], jax.Array]
     expected: str
 
 

@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses: the full tier, as in CI
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 

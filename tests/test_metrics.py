@@ -339,6 +339,7 @@ CROSS_DEVICE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_cross_device_merge_on_four_devices_equals_single_device():
     assert run_with_devices(CROSS_DEVICE, devices=4).strip().endswith("ok")
 

@@ -2,6 +2,8 @@
 
 import textwrap
 
+import pytest
+
 from .multidevice import run_with_devices
 
 SCRIPT = textwrap.dedent(
@@ -35,5 +37,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sharded_loss_and_gradient_equal_single_device():
     assert run_with_devices(SCRIPT, devices=4).strip() == "ok"

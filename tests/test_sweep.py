@@ -128,6 +128,7 @@ FOUR_DEVICES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_one_and_four_devices_agree_with_padding():
     assert run_with_devices(FOUR_DEVICES, devices=4).strip().endswith("ok")
 
@@ -156,6 +157,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_over_loopback_equal_one_process():
     port = _free_port()
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
@@ -197,6 +199,7 @@ RESUMABLE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_and_recomputes_only_the_rest(tmp_path):
     directory = tmp_path / "ckpt"
     command = [sys.executable, "-c", RESUMABLE, str(directory)]
