@@ -41,8 +41,9 @@ class WeakCache:
             (a weak reference where ``owner`` supports one).
 
         Returns:
-          The cached or newly built value. An ``owner`` that cannot be weakly referenced
-          (e.g. a bound method, created afresh on each access) is not cached at all.
+          The cached or newly built value. An ``owner`` that cannot be weakly referenced or
+          hashed is not cached at all; a bound method, made afresh on each attribute access,
+          is cached only while that one method object lives.
         """
         try:
             per_owner = self._entries.get(owner)

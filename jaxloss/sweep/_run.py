@@ -63,8 +63,7 @@ def _check_run_output(out: PyTree, diverged_key: str | None) -> None:
         "result.diverged_at, or pass diverged_key=None to sweep.run."
     )
     _contract.require(chex.assert_shape, leaf, (), message=message)
-    if not np.issubdtype(leaf.dtype, np.integer):
-        raise ValueError(message)
+    _contract.require(chex.assert_type, leaf, int, message=message)
 
 
 def _compile(
