@@ -18,14 +18,8 @@ def _fresh_name(directory: pathlib.Path, name: str, suffix: str) -> pathlib.Path
     return directory / f".{name}.{secrets.token_hex(6)}{suffix}"
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Writes ``data`` to ``path`` all at once: either the old file or the new one, never a mix.
-
-    Args:
-      path: the destination; its directory must exist.
-      data: the whole content.
-    """
-    path = pathlib.Path(path)
+def _write_temporary(path: pathlib.Path, data: bytes) -> pathlib.Path:
+    """``data`` in a new hidden file beside ``path``, flushed to disk."""
     while True:
         tmp = _fresh_name(path.parent, path.name, ".tmp")
         try:
@@ -38,10 +32,47 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` all at once: either the old file or the new one, never a mix.
+
+    Args:
+      path: the destination; its directory must exist.
+      data: the whole content.
+    """
+    path = pathlib.Path(path)
+    tmp = _write_temporary(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_create(path: str | os.PathLike, data: bytes) -> bool:
+    """Writes ``data`` to ``path`` whole, unless ``path`` exists: of concurrent writers one wins.
+
+    Args:
+      path: the destination; its directory must exist.
+      data: the whole content.
+
+    Returns:
+      True if this call created the file, False if it already existed (left untouched).
+    """
+    path = pathlib.Path(path)
+    tmp = _write_temporary(path, data)
+    try:
+        os.link(tmp, path)  # fails if path exists: no writer ever overwrites another's file
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def staging_directory(parent: pathlib.Path, prefix: str) -> pathlib.Path:

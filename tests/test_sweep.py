@@ -123,6 +123,16 @@ FOUR_DEVICES = textwrap.dedent(
     for key in ("mse", "w", "diverged_at"):
         np.testing.assert_allclose(four[key], one[key], rtol=1e-6, atol=1e-6, err_msg=key)
         np.testing.assert_allclose(three[key], one[key], rtol=1e-6, atol=1e-6, err_msg=key)
+    # Each device trains its own runs: no cross-device collective anywhere in the program
+    # (a plain jit of the vmapped runs put an all-reduce in every training loop).
+    import re
+    from jaxloss.sweep import _run
+    program = _run._program(run_fn, GRID, 8, jax.devices(), "diverged_at", False)
+    text = program.compiled.as_text()
+    assert "while" in text
+    found = re.findall(r"all-reduce|all-gather|collective-permute|all-to-all|reduce-scatter",
+                       text)
+    assert not found, sorted(set(found))
     print("ok")
     """
 )
@@ -318,3 +328,166 @@ def test_best_returns_the_grid_index_and_diverged_key_is_explicit():
         sweep.run(float_divergence, grid)
     with pytest.raises(ValueError, match=r"'diverged_at' must be one integer per run"):
         sweep.run(lambda a, seed: {"loss": a, "diverged_at": jax.numpy.zeros(2, "int32")}, grid)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints identify the computation; shards fill one folder with no coordinator.
+# --------------------------------------------------------------------------------------------
+
+
+def _variant(steps=60, delta_scale=1.0, model="linear", data_scale=1.0):
+    """sweep_problem's run function with one thing changed."""
+    import optax
+
+    import jaxloss
+    from jaxloss import models, train
+
+    from .sweep_problem import X, Y
+
+    x = X * np.float32(data_scale)
+
+    def run_fn(learning_rate, delta, seed):
+        def apply(params, inputs):
+            out = models.linear_apply(params, inputs)
+            return out if model == "linear" else jax.numpy.tanh(out)
+
+        def objective(params, batch):
+            return jaxloss.huber(apply(params, batch[0]), batch[1], delta=delta * delta_scale)
+
+        start = {"w": 0.1 * jax.random.normal(jax.random.key(seed), (3,)),
+                 "b": jax.numpy.float32(0.0)}  # fmt: skip
+        result = train.fit(objective, start, optax.sgd(learning_rate), (x, Y),
+                           num_steps=steps, log_every=20, progress=False)  # fmt: skip
+        error = jaxloss.mse(apply(result.params, x), Y)
+        return {"mse": error, "diverged_at": result.diverged_at, "w": result.params["w"]}
+
+    return run_fn
+
+
+@pytest.mark.parametrize(
+    ("change", "call", "message"),
+    [
+        ("steps", lambda d: sweep.run(_variant(steps=80), GRID, checkpoint_dir=d), "program"),
+        (
+            "loss argument",
+            lambda d: sweep.run(_variant(delta_scale=2.0), GRID, checkpoint_dir=d),
+            "program",
+        ),
+        ("model", lambda d: sweep.run(_variant(model="tanh"), GRID, checkpoint_dir=d), "program"),
+        (
+            "captured data",
+            lambda d: sweep.run(_variant(data_scale=1.001), GRID, checkpoint_dir=d),
+            "program",
+        ),
+        (
+            "grid",
+            lambda d: sweep.run(
+                _variant(),
+                sweep.Grid(learning_rate=[0.01, 0.1, 0.2], delta=[0.5, 2.0], seed=[0]),
+                checkpoint_dir=d,
+            ),
+            r"the grid \(stored",
+        ),
+        (
+            "chunk size",
+            lambda d: sweep.run(_variant(), GRID, chunk_size=4, checkpoint_dir=d),
+            r"the chunk size",
+        ),
+    ],
+)
+def test_a_checkpoint_is_refused_for_any_other_computation(tmp_path, change, call, message):
+    first = sweep.run(_variant(), GRID, checkpoint_dir=tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match=rf"holds a different sweep; what differs: .*{message}"):
+        call(tmp_path)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before  # nothing written
+    again = sweep.run(_variant(), GRID, checkpoint_dir=tmp_path)  # the same computation resumes
+    assert again.chunks_loaded == 1 and again.chunks_computed == 0
+    np.testing.assert_array_equal(again["mse"], first["mse"])
+
+
+def test_shards_fill_one_folder_and_load_returns_the_whole_sweep(tmp_path):
+    grid = sweep.Grid(learning_rate=[0.01, 0.1, 0.3], delta=[0.5, 2.0], seed=[0, 1, 2])  # 18
+    reports = [sweep.run(run_fn, grid, chunk_size=4, checkpoint_dir=tmp_path, shard=(k, 3))
+               for k in (2, 0)]  # fmt: skip
+    assert [r.chunks for r in reports] == [[2], [0, 3]] and not reports[-1].complete
+    with pytest.raises(ValueError, match=r"missing 2 of 5 chunks \(1, 4\)"):
+        sweep.load(tmp_path)
+    last = sweep.run(run_fn, grid, chunk_size=4, checkpoint_dir=tmp_path, shard=(1, 3))
+    assert last.complete and last.chunks_computed == 2
+    again = sweep.run(run_fn, grid, chunk_size=4, checkpoint_dir=tmp_path, shard=(1, 3))
+    assert again.chunks_computed == 0 and again.chunks_loaded == 2  # a restarted shard
+    loaded, whole = sweep.load(tmp_path), sweep.run(run_fn, grid)
+    assert loaded.grid == grid and loaded.diverged_key == "diverged_at"
+    for key in ("mse", "w", "diverged_at"):
+        np.testing.assert_allclose(loaded[key], whole[key], rtol=1e-6, atol=1e-6, err_msg=key)
+        assert loaded[key].dtype == whole[key].dtype
+    assert loaded.table("mse", over=("seed",)) == whole.table("mse", over=("seed",))
+
+
+def test_shard_and_load_bad_input(tmp_path):
+    for bad in [(2, 2), (0, 0), (-1, 2), (1,), "0/2", (0.0, 2)]:
+        with pytest.raises(ValueError, match=r"shard=.* must be \(k, n\)"):
+            sweep.run(run_fn, GRID, checkpoint_dir=tmp_path, shard=bad)
+    with pytest.raises(ValueError, match=r"shard= needs checkpoint_dir="):
+        sweep.run(run_fn, GRID, shard=(0, 2))
+    with pytest.raises(ValueError, match=r"holds no sweep.json"):
+        sweep.load(tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+SHARD = textwrap.dedent(
+    """
+    import sys, time, json
+    import jax
+    from jaxloss import sweep
+    from tests.sweep_problem import run_fn
+
+    def slow(**hp):
+        jax.debug.callback(lambda: time.sleep(0.3))
+        return run_fn(**hp)
+
+    grid = sweep.Grid(learning_rate=[0.01, 0.1, 0.3], delta=[0.5, 2.0], seed=[0, 1])
+    report = sweep.run(slow, grid, chunk_size=1, checkpoint_dir=sys.argv[1],
+                       shard=(int(sys.argv[2]), 2))
+    print(json.dumps(report._asdict()))
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_shard_processes_and_a_killed_restarted_shard_equal_the_whole_sweep(tmp_path):
+    directory = tmp_path / "shared"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+
+    def command(k):
+        return [sys.executable, "-c", SHARD, str(directory), str(k)]
+
+    log = tmp_path / "zero.log"
+    with log.open("wb") as stderr:
+        zero = subprocess.Popen(command(0), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=stderr)  # fmt: skip
+    one = subprocess.Popen(command(1), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (directory / "chunk-00000.npz").exists():  # shard 0's first chunk
+        assert zero.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "shard 0 wrote no chunk"
+        time.sleep(0.05)
+    zero.send_signal(signal.SIGKILL)
+    zero.wait(timeout=30)
+    out, err = one.communicate(timeout=240)
+    assert one.returncode == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["chunks"] == [1, 3, 5, 7, 9, 11]
+    with pytest.raises(ValueError, match=r"is missing \d+ of 12 chunks"):
+        sweep.load(directory)
+
+    restarted = subprocess.run(command(0), cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=240, check=False)  # fmt: skip
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    report = json.loads(restarted.stdout.strip().splitlines()[-1])
+    assert report["complete"] and report["chunks_loaded"] >= 1
+    grid = sweep.Grid(learning_rate=[0.01, 0.1, 0.3], delta=[0.5, 2.0], seed=[0, 1])
+    loaded, whole = sweep.load(directory), sweep.run(run_fn, grid)
+    for key in ("mse", "w", "diverged_at"):
+        np.testing.assert_allclose(loaded[key], whole[key], rtol=1e-6, atol=1e-6, err_msg=key)

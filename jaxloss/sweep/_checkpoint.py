@@ -1,44 +1,123 @@
-"""A sweep's checkpoint directory: one manifest describing the sweep, one file per chunk.
+"""A sweep's checkpoint directory: a manifest that identifies the computation, one file per chunk.
 
-Every file is written atomically (:func:`jaxloss._io.atomic_write`), so a crash leaves
-either a finished chunk or none, and a rerun of the same sweep reloads what was finished.
+The manifest records everything that determines the results: the grid, the chunk size, a
+fingerprint of the compiled chunk program (its lowered text and the values of every array
+it captures, so another run function, model, loss setting, step count, captured data set or
+JAX version gives another fingerprint), the jaxloss and jax versions, and the layout of the
+outputs. A directory is reused only for exactly that computation. Every file is written
+atomically (:mod:`jaxloss._io`), so a crash leaves either a finished chunk or none, and
+concurrent writers (shards of one sweep) keep the folder consistent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-from .._io import atomic_write
+from .._io import atomic_create, atomic_write
 
-FORMAT = 1
+FORMAT = 2
+MANIFEST = "sweep.json"
+# Fields that identify the computation, with what a difference in each means.
+_IDENTITY = {
+    "format": "the checkpoint format (written by another jaxloss version)",
+    "jaxloss": "the jaxloss version",
+    "jax": "the jax version",
+    "grid": "the grid",
+    "chunk_size": "the chunk size (rounded up to a multiple of the device count)",
+    "program": "the compiled chunk program: another run function, model, loss setting, "
+    "step count, captured data or device count",
+    "outputs": "the outputs run_fn returns",
+}
+
+
+def fingerprint(lowered_text: str, constants: Sequence[Any]) -> str:
+    """SHA-256 of a lowered program's text and the bytes of every array it captures."""
+    digest = hashlib.sha256(lowered_text.encode())
+    for constant in constants:
+        array = np.asarray(constant)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _key_entry(key: Any) -> list[Any]:
+    if isinstance(key, jax.tree_util.DictKey):
+        return ["key", key.key if isinstance(key.key, str | int) else repr(key.key)]
+    if isinstance(key, jax.tree_util.SequenceKey):
+        return ["index", key.idx]
+    return ["other", str(key)]
+
+
+def describe_outputs(out_info: Any) -> list[dict[str, Any]]:
+    """Each output leaf's path, per-run shape and dtype (from the chunk program's out_info)."""
+    leaves = jax.tree_util.tree_flatten_with_path(out_info)[0]
+    return [
+        {"path": [_key_entry(k) for k in path], "shape": list(leaf.shape[1:]),
+         "dtype": np.dtype(leaf.dtype).str}
+        for path, leaf in leaves
+    ]  # fmt: skip
 
 
 def chunk_path(directory: pathlib.Path, chunk: int) -> pathlib.Path:
     return directory / f"chunk-{chunk:05d}.npz"
 
 
-def check_manifest(directory: pathlib.Path, description: dict[str, Any], *, write: bool) -> None:
-    """Refuses a directory that holds another sweep; with ``write``, records this one."""
-    manifest = directory / "sweep.json"
-    if manifest.exists():
-        stored = json.loads(manifest.read_text())
-        if stored != description:
-            raise ValueError(
-                f"jaxloss.sweep.run: {directory} holds a different sweep "
-                f"(grid {stored.get('grid')}, chunk_size {stored.get('chunk_size')}); this one "
-                f"is grid {description['grid']}, chunk_size {description['chunk_size']}. Use a "
-                "new checkpoint_dir, or delete the old one to start over."
-            )
-        return
-    if write:
+def _differences(stored: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+    differing = []
+    for field, meaning in _IDENTITY.items():
+        if stored.get(field) != manifest.get(field):
+            if field in ("grid", "chunk_size", "jaxloss", "jax", "format"):
+                meaning += f" (stored {stored.get(field)!r}, now {manifest.get(field)!r})"
+            differing.append(meaning)
+    return differing
+
+
+def check_manifest(directory: pathlib.Path, manifest: dict[str, Any], *, write: bool) -> None:
+    """Refuses a directory of another computation; with ``write``, records this one.
+
+    Of concurrent first writers (shards starting together) exactly one creates the
+    manifest; the others then compare against it like any later run.
+    """
+    path = directory / MANIFEST
+    if write and not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(manifest, json.dumps(description, indent=2).encode())
+        if atomic_create(path, json.dumps(manifest, indent=2).encode()):
+            return
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text())
+    differing = _differences(stored, manifest)
+    if differing:
+        raise ValueError(
+            f"jaxloss.sweep.run: {directory} holds a different sweep; what differs: "
+            + "; ".join(differing)
+            + ". Nothing was computed or written. Use a new checkpoint_dir, or delete this "
+            "one to start over."
+        )
+
+
+def read_manifest(directory: pathlib.Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    if not path.exists():
+        raise ValueError(
+            f"jaxloss.sweep.load: {directory} holds no {MANIFEST}; it is not a sweep's "
+            "checkpoint_dir (or nothing was started there yet)."
+        )
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(
+            f"jaxloss.sweep.load: {directory} was written in checkpoint format "
+            f"{manifest.get('format')!r}; this jaxloss reads format {FORMAT}."
+        )
+    return manifest
 
 
 def finished_chunks(directory: pathlib.Path, n_chunks: int) -> set[int]:
@@ -51,15 +130,45 @@ def save_chunk(path: pathlib.Path, leaves: list[np.ndarray]) -> None:
     atomic_write(path, buffer.getvalue())
 
 
-def load_chunk(path: pathlib.Path, expected: list[jax.ShapeDtypeStruct]) -> list[np.ndarray]:
-    """The chunk's arrays, refused unless they have the shapes ``run_fn`` returns now."""
+def load_chunk(
+    path: pathlib.Path, expected: list[tuple[tuple[int, ...], np.dtype]]
+) -> list[np.ndarray]:
+    """The chunk's arrays, refused unless they have the expected ``(shape, dtype)`` each."""
     with np.load(path) as data:
         leaves = [data[f"arr_{i}"] for i in range(len(data.files))]
     shapes = [(leaf.shape, leaf.dtype) for leaf in leaves]
-    wanted = [(tuple(s.shape), np.dtype(s.dtype)) for s in expected]
-    if shapes != wanted:
+    if shapes != expected:
         raise ValueError(
-            f"jaxloss.sweep.run: checkpoint {path} holds arrays {shapes}, but run_fn now returns "
-            f"{wanted}; the run function changed. Use a new checkpoint_dir."
+            f"jaxloss.sweep: checkpoint {path} holds arrays {shapes}, but this sweep's chunks "
+            f"hold {expected}; the folder was changed by hand. Use a new checkpoint_dir."
         )
     return leaves
+
+
+def rebuild(outputs: list[dict[str, Any]], leaves: list[np.ndarray]) -> Any:
+    """The output pytree from its recorded paths: nested dicts and lists (or one array)."""
+    if len(outputs) == 1 and not outputs[0]["path"]:
+        return leaves[0]
+    root: dict[tuple[str, Any], Any] = {}
+    for output, leaf in zip(outputs, leaves, strict=True):
+        path = [tuple(entry) for entry in output["path"]]
+        unsupported = [key for kind, key in path if kind == "other"]
+        if unsupported:
+            raise ValueError(
+                "jaxloss.sweep.load rebuilds outputs made of dicts and lists; this sweep's "
+                f"run_fn returned a leaf at {unsupported[0]!r}. Return a dict of arrays."
+            )
+        node = root
+        for entry in path[:-1]:
+            node = node.setdefault(entry, {})
+        node[path[-1]] = leaf
+    return _containers(root)
+
+
+def _containers(node: Any) -> Any:
+    """Tagged nodes to containers: ``("index", i)`` children make a list, ``("key", k)`` a dict."""
+    if not isinstance(node, dict):
+        return node
+    if all(kind == "index" for kind, _ in node):
+        return [_containers(node[entry]) for entry in sorted(node, key=lambda e: e[1])]
+    return {key: _containers(child) for (_, key), child in node.items()}

@@ -13,7 +13,7 @@ import os
 import pathlib
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import chex
 import jax
@@ -31,12 +31,38 @@ PyTree = Any
 
 
 class _Program(NamedTuple):
-    """One chunk shape's compiled program and what its output looks like."""
+    """One chunk shape's compiled program, what its output looks like, and its fingerprint."""
 
     compiled: Any
     sharding: NamedSharding
     leaf_shapes: list[jax.ShapeDtypeStruct]
     treedef: Any
+    outputs: list[dict[str, Any]]
+    fingerprint: str | None
+
+
+class ShardReport(NamedTuple):
+    """What one shard of a sweep did (:func:`run` with ``shard=(k, n)``).
+
+    Attributes:
+      shard: ``(k, n)``.
+      chunks: the chunks that belong to this shard (every ``n``-th from ``k``).
+      chunks_computed: how many of them this call computed.
+      chunks_loaded: how many were already in the folder (a restarted shard).
+      complete: whether the folder now holds every chunk of the sweep (then
+        :func:`load` returns the whole result).
+
+    Example:
+      >>> from jaxloss import sweep
+      >>> sweep.ShardReport((0, 2), [0, 2], 2, 0, False).chunks_computed
+      2
+    """
+
+    shard: tuple[int, int]
+    chunks: list[int]
+    chunks_computed: int
+    chunks_loaded: int
+    complete: bool
 
 
 _PROGRAMS = WeakCache()
@@ -72,8 +98,9 @@ def _compile(
     chunk: int,
     devices: tuple[jax.Device, ...],
     diverged_key: str | None,
+    with_fingerprint: bool,
 ) -> _Program:
-    """``jit(vmap(run_fn))`` for one chunk shape, traced and compiled once.
+    """``jit(shard_map(vmap(run_fn)))`` for one chunk shape, traced and compiled once.
 
     ``run_fn`` is reached through ``ref`` so that the cached program does not keep it alive.
     """
@@ -89,10 +116,24 @@ def _compile(
         name: jax.ShapeDtypeStruct((chunk,), np.dtype(dtype), sharding=sharding)
         for name, dtype in dtypes
     }
-    vmapped = jax.vmap(one_run)
-    traced = jax.jit(vmapped, in_shardings=(sharding,), out_shardings=sharding).trace(example)
+    # Each device trains its own slice of the runs. Under a plain jit of the vmapped function
+    # the partitioner turns every vmapped while-loop predicate ("is any run still going?")
+    # into an all-reduce across the devices, inside the training loop; under shard_map the
+    # predicate is local and the program holds no collective at all. check_vma=False: the
+    # runs never communicate, and a user's loop may start its carry from constants (which
+    # shard_map's varying-axes check would refuse to mix with per-device values).
+    independent = jax.shard_map(
+        jax.vmap(one_run), mesh=mesh, in_specs=PartitionSpec("runs"),
+        out_specs=PartitionSpec("runs"), check_vma=False,
+    )  # fmt: skip
+    traced = jax.jit(independent, in_shardings=(sharding,), out_shardings=sharding).trace(example)
     leaf_shapes, treedef = jax.tree.flatten(traced.out_info)
-    return _Program(traced.lower().compile(), sharding, leaf_shapes, treedef)
+    lowered = traced.lower()
+    fingerprint = None
+    if with_fingerprint:
+        fingerprint = _checkpoint.fingerprint(lowered.as_text(), traced.jaxpr.consts)
+    outputs = _checkpoint.describe_outputs(traced.out_info)
+    return _Program(lowered.compile(), sharding, leaf_shapes, treedef, outputs, fingerprint)
 
 
 def _program(
@@ -101,13 +142,14 @@ def _program(
     chunk: int,
     devices: list[jax.Device],
     diverged_key: str | None,
+    with_fingerprint: bool,
 ) -> _Program:
     """The cached program for this run function and chunk shape (held while ``run_fn`` lives)."""
     dtypes = tuple((name, values.dtype.str) for name, values in grid.axes.items())
-    key = (dtypes, chunk, tuple(devices), diverged_key)
+    key = (dtypes, chunk, tuple(devices), diverged_key, with_fingerprint)
 
     def build(ref: weakref.ref[Any] | Callable[[], Any]) -> _Program:
-        return _compile(ref, dtypes, chunk, tuple(devices), diverged_key)
+        return _compile(ref, dtypes, chunk, tuple(devices), diverged_key, with_fingerprint)
 
     return _PROGRAMS.get(run_fn, key, build)
 
@@ -138,6 +180,34 @@ def _run_chunk(program: _Program, points: dict[str, np.ndarray], start: int, sto
     return [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(out))]
 
 
+@overload
+def run(
+    run_fn: Callable[..., PyTree],
+    grid: Grid,
+    *,
+    chunk_size: int | None = ...,
+    devices: Sequence[jax.Device] | None = ...,
+    checkpoint_dir: str | os.PathLike | None = ...,
+    progress: bool = ...,
+    diverged_key: str | None = ...,
+    shard: None = ...,
+) -> SweepResult: ...
+
+
+@overload
+def run(
+    run_fn: Callable[..., PyTree],
+    grid: Grid,
+    *,
+    chunk_size: int | None = ...,
+    devices: Sequence[jax.Device] | None = ...,
+    checkpoint_dir: str | os.PathLike | None = ...,
+    progress: bool = ...,
+    diverged_key: str | None = ...,
+    shard: tuple[int, int],
+) -> ShardReport: ...
+
+
 def run(
     run_fn: Callable[..., PyTree],
     grid: Grid,
@@ -147,16 +217,19 @@ def run(
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = False,
     diverged_key: str | None = DIVERGED_AT,
-) -> SweepResult:
+    shard: tuple[int, int] | None = None,
+) -> SweepResult | ShardReport:
     """Runs ``run_fn(**hyperparameters)`` for every point of ``grid``, vmapped and sharded.
 
-    Each chunk of runs is one call of ``jax.jit(jax.vmap(run_fn))``, compiled once per
-    chunk shape, with the runs axis sharded over a 1-D mesh of ``devices`` (by default all
-    devices of all processes, so under ``jax.distributed`` every process contributes its
-    devices and receives the full result). Hyperparameters arrive as traced scalars (int32
-    for integer axes, float32 otherwise), so optimizer settings built inside ``run_fn``
-    (``optax.adam(learning_rate)``) and loss settings are both sweepable. Runs are
-    independent: one that diverges (``train.fit``'s ``diverged_at``) changes no other.
+    Each chunk of runs is one call of one compiled program, compiled once per chunk shape:
+    the runs axis is split over a 1-D mesh of ``devices`` (by default all devices of all
+    processes, so under ``jax.distributed`` every process contributes its devices and
+    receives the full result) with ``jax.shard_map``, and each device trains its own runs,
+    vmapped, with no communication until the results are gathered. Hyperparameters arrive
+    as traced scalars (int32 for integer axes, float32 otherwise), so optimizer settings
+    built inside ``run_fn`` (``optax.adam(learning_rate)``) and loss settings are both
+    sweepable. Runs are independent: one that diverges (``train.fit``'s ``diverged_at``)
+    changes no other.
 
     The compiled program is cached for as long as ``run_fn`` lives (never longer: the cache
     holds it weakly), so repeated sweeps of the same function reuse it.
@@ -169,9 +242,12 @@ def run(
         memory. ``None``: the whole grid at once.
       devices: the devices to shard over; ``None`` for ``jax.devices()``.
       checkpoint_dir: if given, each finished chunk is written there atomically (temporary
-        file, then rename) with a description of the grid; rerunning the same sweep loads
-        finished chunks and computes only the rest. A directory of another sweep (grid or
-        chunk size) is refused.
+        file, then rename) beside a manifest that identifies the computation: the grid, the
+        chunk size, a fingerprint of the compiled chunk program (its lowered text and every
+        array it captures: another model, loss setting, step count or data set changes it),
+        the jaxloss and jax versions. Rerunning the same computation loads finished chunks
+        and computes only the rest; a directory of any other computation is refused before
+        anything is computed or written, with an error that says what differs.
       progress: show a progress bar over the chunks (tqdm; ``pip install
         "jaxloss[progress]"``), or print one line per chunk if tqdm is missing.
       diverged_key: the key of ``run_fn``'s output dict that holds each run's divergence
@@ -179,9 +255,14 @@ def run(
         it must be an integer scalar per run. :attr:`SweepResult.diverged` reads it, and
         ``best``/``table`` rank diverged runs last. ``None``, or an output without the key:
         no run counts as diverged.
+      shard: ``(k, n)``: compute only shard ``k`` of ``n`` (chunks ``k, k + n, ...``) into
+        ``checkpoint_dir``, with no collective and no coordinator, e.g. one task of a SLURM
+        job array or of a Kubernetes indexed job each. Shards may run at once or one after
+        another, and a killed one resumes; :func:`load` assembles the folder.
 
     Returns:
-      A :class:`SweepResult` whose arrays are shaped ``grid.shape + leaf shape``.
+      A :class:`SweepResult` whose arrays are shaped ``grid.shape + leaf shape``; with
+      ``shard``, a :class:`ShardReport`.
 
     Example:
       >>> import jax.numpy as jnp, optax
@@ -203,29 +284,35 @@ def run(
     devices = _device_list(devices)
     if chunk_size is not None and (isinstance(chunk_size, bool) or chunk_size < 1):
         raise ValueError(f"jaxloss.sweep.run: chunk_size must be >= 1; got {chunk_size!r}.")
+    directory = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
+    if shard is not None:
+        _check_shard(shard, directory)
     chunk = math.ceil((chunk_size or grid.size) / len(devices)) * len(devices)
     n_chunks = math.ceil(grid.size / chunk)
-    program = _program(run_fn, grid, chunk, devices, diverged_key)
+    program = _program(run_fn, grid, chunk, devices, diverged_key, directory is not None)
 
-    directory = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
     finished: set[int] = set()
     if directory is not None:
-        description = {"format": _checkpoint.FORMAT, "grid": grid.describe(), "chunk_size": chunk}
-        _checkpoint.check_manifest(directory, description, write=jax.process_index() == 0)
+        manifest = _manifest(grid, chunk, program, diverged_key)
+        _checkpoint.check_manifest(directory, manifest, write=jax.process_index() == 0)
         if jax.process_count() > 1:
             multihost_utils.sync_global_devices("jaxloss.sweep.checkpoint")
         # Decided once, by every process alike, before any chunk is written.
         finished = _checkpoint.finished_chunks(directory, n_chunks)
 
+    mine = list(range(n_chunks)) if shard is None else list(range(shard[0], n_chunks, shard[1]))
     points = grid.points()
     chunks: list[list[np.ndarray]] = []
     computed = loaded = 0
-    bar = _chunk_bar(n_chunks, grid.size) if progress else None
-    for c in range(n_chunks):
+    runs = sum(min((c + 1) * chunk, grid.size) - c * chunk for c in mine)
+    bar = _chunk_bar(len(mine), runs) if progress else None
+    for done, c in enumerate(mine, start=1):
         start, stop = c * chunk, min((c + 1) * chunk, grid.size)
+        expected = [(tuple(s.shape), np.dtype(s.dtype)) for s in program.leaf_shapes]
         if directory is not None and c in finished:
-            leaves = _checkpoint.load_chunk(_checkpoint.chunk_path(directory, c),
-                                            program.leaf_shapes)  # fmt: skip
+            leaves = [] if shard is not None else _checkpoint.load_chunk(
+                _checkpoint.chunk_path(directory, c), expected
+            )  # fmt: skip
             loaded += 1
         else:
             leaves = _run_chunk(program, points, start, stop, chunk)
@@ -236,15 +323,123 @@ def run(
         if bar is not None:
             bar.update(stop - start)
         elif progress:
-            print(f"jaxloss.sweep: chunk {c + 1}/{n_chunks} ({stop}/{grid.size} runs)", flush=True)
+            print(f"jaxloss.sweep: chunk {c + 1}/{n_chunks} ({done}/{len(mine)} of this call)",
+                  flush=True)  # fmt: skip
     if bar is not None:
         bar.close()
 
-    stacked = [
-        np.concatenate([chunk_leaves[i] for chunk_leaves in chunks]).reshape(
-            grid.shape + tuple(shape.shape[1:])
-        )
-        for i, shape in enumerate(program.leaf_shapes)
-    ]
-    values = jax.tree.unflatten(program.treedef, stacked)
+    if shard is not None:
+        assert directory is not None
+        complete = len(_checkpoint.finished_chunks(directory, n_chunks)) == n_chunks
+        return ShardReport(shard, mine, computed, loaded, complete)
+    values = _assemble(chunks, grid, [tuple(s.shape[1:]) for s in program.leaf_shapes],
+                       lambda stacked: jax.tree.unflatten(program.treedef, stacked))  # fmt: skip
     return SweepResult(grid, values, computed, loaded, diverged_key=diverged_key)
+
+
+def _check_shard(shard: object, directory: pathlib.Path | None) -> None:
+    if not (
+        isinstance(shard, tuple)
+        and len(shard) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+        and shard[1] >= 1
+        and 0 <= shard[0] < shard[1]
+    ):
+        raise ValueError(
+            f"jaxloss.sweep.run: shard={shard!r} must be (k, n) with n >= 1 and 0 <= k < n: "
+            "shard k of n."
+        )
+    if directory is None:
+        raise ValueError(
+            "jaxloss.sweep.run: shard= needs checkpoint_dir=, the folder every shard writes "
+            "its chunks into (sweep.load reads them back)."
+        )
+
+
+def _manifest(grid: Grid, chunk: int, program: _Program, diverged_key: str | None) -> dict:
+    from .. import __version__
+
+    return {
+        "format": _checkpoint.FORMAT,
+        "jaxloss": __version__,
+        "jax": jax.__version__,
+        "grid": grid.describe(),
+        "chunk_size": chunk,
+        "program": program.fingerprint,
+        "outputs": program.outputs,
+        "diverged_key": diverged_key,
+    }
+
+
+def _assemble(
+    chunks: list[list[np.ndarray]],
+    grid: Grid,
+    leaf_shapes: list[tuple[int, ...]],
+    unflatten: Callable[[list[np.ndarray]], PyTree],
+) -> PyTree:
+    """The chunks' leaves, concatenated and shaped like the grid, as the output pytree."""
+    stacked = [
+        np.concatenate([chunk_leaves[i] for chunk_leaves in chunks]).reshape(grid.shape + shape)
+        for i, shape in enumerate(leaf_shapes)
+    ]
+    return unflatten(stacked)
+
+
+def _missing(chunks: list[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``"0-2, 5"``."""
+    ranges: list[list[int]] = []
+    for c in chunks:
+        if ranges and c == ranges[-1][1] + 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def load(checkpoint_dir: str | os.PathLike) -> SweepResult:
+    """The whole result of a sweep from its complete checkpoint folder (e.g. after shards).
+
+    Reads the manifest :func:`run` wrote, then every chunk; needs no run function and no
+    devices. The outputs come back as the dicts and lists ``run_fn`` returned.
+
+    Args:
+      checkpoint_dir: the folder given to :func:`run` (every shard's ``checkpoint_dir``).
+
+    Returns:
+      The :class:`SweepResult`, as :func:`run` would have returned it.
+
+    Raises:
+      ValueError: if the folder is no sweep's, or is missing chunks (they are named).
+
+    Example:
+      >>> import tempfile
+      >>> from jaxloss import sweep
+      >>> folder, grid = tempfile.mkdtemp(), sweep.Grid(x=[1.0, 2.0, 3.0])
+      >>> for k in range(2):
+      ...   _ = sweep.run(lambda x: {"y": x * x}, grid, chunk_size=1, checkpoint_dir=folder,
+      ...                 shard=(k, 2))
+      >>> sweep.load(folder)["y"].tolist()
+      [1.0, 4.0, 9.0]
+    """
+    directory = pathlib.Path(checkpoint_dir)
+    manifest = _checkpoint.read_manifest(directory)
+    grid = Grid(**manifest["grid"])
+    chunk = int(manifest["chunk_size"])
+    n_chunks = math.ceil(grid.size / chunk)
+    missing = sorted(set(range(n_chunks)) - _checkpoint.finished_chunks(directory, n_chunks))
+    if missing:
+        raise ValueError(
+            f"jaxloss.sweep.load: {directory} is missing {len(missing)} of {n_chunks} chunks "
+            f"({_missing(missing)}); run the shards that compute them (or sweep.run with "
+            "this checkpoint_dir) first."
+        )
+    outputs = manifest["outputs"]
+    expected = [((chunk, *o["shape"]), np.dtype(o["dtype"])) for o in outputs]
+    chunks = []
+    for c in range(n_chunks):
+        start, stop = c * chunk, min((c + 1) * chunk, grid.size)
+        leaves = _checkpoint.load_chunk(_checkpoint.chunk_path(directory, c), expected)
+        chunks.append([leaf[: stop - start] for leaf in leaves])
+    shapes = [tuple(o["shape"]) for o in outputs]
+    values = _assemble(chunks, grid, shapes, lambda stacked: _checkpoint.rebuild(outputs, stacked))
+    return SweepResult(grid, values, 0, n_chunks, diverged_key=manifest["diverged_key"])
