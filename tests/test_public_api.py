@@ -135,6 +135,8 @@ OTHER_API = [
     sweep.Grid.point,
     sweep.Grid.describe,
     sweep.run,
+    sweep.load,
+    sweep.ShardReport,
     sweep.SweepResult,
     sweep.SweepResult.best,
     sweep.SweepResult.table,
@@ -169,7 +171,7 @@ def test_submodules_export_their_names():
         "make_step",
     ]
     assert data.__all__ == ["load_diabetes"]
-    assert sweep.__all__ == ["Grid", "SweepResult", "run"]
+    assert sweep.__all__ == ["Grid", "ShardReport", "SweepResult", "load", "run"]
 
 
 def test_the_version_is_pyprojects_read_through_package_metadata():
