@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _losses
-from ._io import atomic_write, staging_directory
+from ._io import atomic_create, atomic_write, staging_directory
 
 # These losses need targets in their own units (log scale, percentages, counts).
 _RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
@@ -160,13 +160,38 @@ def parse_grid(items: Sequence[str], loss: str) -> dict[str, list[float]]:
 # --------------------------------------------------------------------------------------------
 
 
+def _file_hash(path: str | None) -> str:
+    """SHA-256 of the data file's bytes (the bundled CSV without --data)."""
+    import hashlib
+    import importlib.resources
+
+    digest = hashlib.sha256()
+    if path is None:
+        digest.update(
+            importlib.resources.files("jaxloss.data").joinpath("diabetes.csv").read_bytes()
+        )
+        return digest.hexdigest()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class Problem:
-    """Standardised train/test splits and everything a run needs, from the parsed arguments."""
+    """Standardised train / validation / test splits and everything a run needs.
+
+    ``fit`` uses train and test rows; ``sweep`` also holds out validation rows, on which it
+    ranks the configurations, so that the test rows only report on the chosen one.
+    """
 
     def __init__(self, args: argparse.Namespace):
         x, y, names, target, source = load_table(args.data, args.target, args.features)
+        self.data_sha256 = _file_hash(args.data)
         if not 0.0 < args.test_fraction < 1.0:
             raise UsageError(f"--test-fraction {args.test_fraction}: must be in (0, 1)")
+        validation_fraction = getattr(args, "validation_fraction", 0.0)
+        if "validation_fraction" in vars(args) and not 0.0 < validation_fraction < 1.0:
+            raise UsageError(f"--validation-fraction {validation_fraction}: must be in (0, 1)")
         if args.loss not in LOSS_NAMES:
             raise UsageError(f"--loss {args.loss!r}: choose one of {', '.join(LOSS_NAMES)}")
         if args.steps < 1:
@@ -178,10 +203,16 @@ class Problem:
         self.loss_args, required = parse_loss_args(args.loss, args.loss_arg)
         self.required = required
         n_test = max(1, round(args.test_fraction * len(y)))
-        if len(y) - n_test < 2:
-            raise UsageError(f"--test-fraction {args.test_fraction}: leaves too few rows to train")
+        n_validation = max(1, round(validation_fraction * len(y))) if validation_fraction else 0
+        if len(y) - n_test - n_validation < 2:
+            fractions = f"--test-fraction {args.test_fraction}" + (
+                f" and --validation-fraction {validation_fraction}" if n_validation else ""
+            )
+            raise UsageError(f"{fractions}: leave too few rows to train")
         order = np.random.default_rng(args.seed).permutation(len(y))
-        self.test_index, self.train_index = order[:n_test], order[n_test:]
+        self.test_index = order[:n_test]
+        self.validation_index = order[n_test : n_test + n_validation]
+        self.train_index = order[n_test + n_validation :]
         # 0, or more than there are rows: full-batch steps.
         self.batch_size = args.batch_size or None
         if self.batch_size is not None and self.batch_size >= len(self.train_index):
@@ -196,7 +227,9 @@ class Problem:
         xs = ((x - self.x_mean) / self.x_std).astype(np.float32)
         ys = ((y - self.y_mean) / self.y_std).astype(np.float32)
         self.train = (xs[self.train_index], ys[self.train_index])
+        self.validation = (xs[self.validation_index], ys[self.validation_index])
         self.test = (xs[self.test_index], ys[self.test_index])
+        self.y_validation = y[self.validation_index]
         self.y_test = y[self.test_index]
 
     def init(self, key):
@@ -246,11 +279,7 @@ class Problem:
         return self.apply(params, x) * self.y_std + self.y_mean
 
     def held_out(self, predictions) -> dict[str, float]:
-        from . import metrics
-
-        state = metrics.Regression.empty().update(predictions, self.y_test)
-        computed = state.compute()
-        return {k: float(computed[k]) for k in ("mse", "rmse", "mae", "r2")}
+        return {k: float(v) for k, v in held_out_metrics(predictions, self.y_test).items()}
 
     def baseline(self) -> dict[str, float]:
         from . import baselines
@@ -260,15 +289,29 @@ class Problem:
 
     def describe(self) -> dict[str, Any]:
         a = self.args
+        rows = {"train": len(self.train_index), "test": len(self.test_index)}
+        if len(self.validation_index):
+            rows["validation"] = len(self.validation_index)
         return {
-            "data": self.source, "target": self.target, "features": self.names,
-            "rows": {"train": len(self.train_index), "test": len(self.test_index)},
-            "test_fraction": a.test_fraction, "model": a.model,
+            "data": self.source, "data_sha256": self.data_sha256, "target": self.target,
+            "features": self.names, "rows": rows, "test_fraction": a.test_fraction,
+            "validation_fraction": getattr(a, "validation_fraction", None), "model": a.model,
             "hidden": list(a.hidden) if a.model == "mlp" else None, "loss": a.loss,
             "loss_args": self.loss_args, "optimizer": a.optimizer,
             "learning_rate": a.learning_rate, "steps": a.steps, "batch_size": self.batch_size,
             "seed": a.seed, "targets_standardised": not self.raw_targets,
         }  # fmt: skip
+
+
+HELD_OUT = ("mse", "rmse", "mae", "r2")
+
+
+def held_out_metrics(predictions: Any, targets: Any) -> dict[str, Any]:
+    """MSE, RMSE, MAE and R² of predictions in the target's units (jittable)."""
+    from . import metrics
+
+    computed = metrics.Regression.empty().update(predictions, targets).compute()
+    return {k: computed[k] for k in HELD_OUT}
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,95 +482,261 @@ def command_fit(args: argparse.Namespace) -> dict:
     return _report(lines, output, document)
 
 
-def command_sweep(args: argparse.Namespace) -> dict:
-    problem = Problem(args)
-    axes = parse_grid(args.grid, args.loss)
-    if args.seeds < 1:
-        raise UsageError(f"--seeds {args.seeds}: must be >= 1")
-    missing = [k for k in problem.required if k not in problem.loss_args and k not in axes]
-    if missing:
-        raise UsageError(f"--loss {args.loss} needs --loss-arg or --grid for: {', '.join(missing)}")
-    clash = sorted(set(axes) & set(problem.loss_args))
-    if clash:
-        raise UsageError(f"--grid {clash[0]!r} is also fixed by --loss-arg; give it once")
-    axes.setdefault("learning_rate", [args.learning_rate])
+# Losses whose minimiser is not the conditional mean: by default a sweep ranks them by their
+# own objective on the validation rows, not by MSE (a pinball sweep ranked by MSE "picks"
+# the median).
+_RANKED_BY_OWN_LOSS = ("mae", "pinball", "mape", "msle", "poisson_nll")
+METRICS = ("loss", *HELD_OUT)
+_MAXIMISED = ("r2",)
+# What the command line records in --checkpoint-dir: enough to refuse another configuration
+# and for `jaxloss collect` to rebuild the same problem.
+_RECORDED = ("data", "target", "features", "model", "hidden", "loss", "loss_arg", "optimizer",
+             "learning_rate", "steps", "batch_size", "seed", "test_fraction",
+             "validation_fraction", "grid", "seeds", "metric")  # fmt: skip
+_CLI_RECORD = "jaxloss-cli.json"
+
+
+def _ranking_metric(args: argparse.Namespace, axes: dict[str, list[float]]) -> str:
+    metric = args.metric
+    if metric == "auto":
+        metric = "loss" if args.loss in _RANKED_BY_OWN_LOSS else "mse"
+    swept = sorted(set(axes) - {"learning_rate"})
+    if metric == "loss" and swept:
+        raise UsageError(
+            f"--metric loss: the grid sweeps {', '.join(swept)}, so each configuration trains "
+            "a different loss and their values do not compare; rank by --metric mse, rmse, "
+            "mae or r2"
+        )
+    return metric
+
+
+class SweepSetup:
+    """The grid, the run function and the ranking of a sweep, from the parsed arguments."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.problem = problem = Problem(args)
+        axes = parse_grid(args.grid, args.loss)
+        if args.seeds < 1:
+            raise UsageError(f"--seeds {args.seeds}: must be >= 1")
+        missing = [k for k in problem.required if k not in problem.loss_args and k not in axes]
+        if missing:
+            raise UsageError(
+                f"--loss {args.loss} needs --loss-arg or --grid for: {', '.join(missing)}"
+            )
+        clash = sorted(set(axes) & set(problem.loss_args))
+        if clash:
+            raise UsageError(f"--grid {clash[0]!r} is also fixed by --loss-arg; give it once")
+        self.metric = _ranking_metric(args, axes)
+        self.mode = "max" if self.metric in _MAXIMISED else "min"
+        axes.setdefault("learning_rate", [args.learning_rate])
+        from . import sweep
+
+        self.grid = sweep.Grid(**axes, seed=list(range(args.seeds)))
+
+    def run_fn(self, learning_rate, seed, **hyper):
+        """One run: validation metrics (for ranking) and test metrics and predictions."""
+        import jax.numpy as jnp
+
+        problem = self.problem
+        hyper = {**problem.loss_args, **hyper}
+        result = problem.fit(learning_rate, seed, hyper, False)
+        x_validation, y_validation = (jnp.asarray(a) for a in problem.validation)
+        x_test = jnp.asarray(problem.test[0])
+        validation = problem.predict_original_units(result.params, x_validation)
+        test = problem.predict_original_units(result.params, x_test)
+        own_loss = problem.objective(hyper)(result.params, (x_validation, y_validation))
+        return {
+            "validation_loss": own_loss,
+            **{f"validation_{k}": v for k, v in
+               held_out_metrics(validation, problem.y_validation).items()},
+            **{f"test_{k}": v for k, v in held_out_metrics(test, problem.y_test).items()},
+            "diverged_at": result.diverged_at,
+            "test_predictions": test,
+        }  # fmt: skip
+
+    def record(self) -> dict[str, Any]:
+        """The configuration that determines the sweep's results, as JSON-ready values."""
+        recorded = {k: getattr(self.args, k) for k in _RECORDED}
+        recorded["hidden"] = list(recorded["hidden"])
+        recorded["data_sha256"] = self.problem.data_sha256
+        return json.loads(json.dumps(recorded))
+
+
+def _check_record(directory: pathlib.Path, record: dict[str, Any], write: bool) -> None:
+    """Refuses a checkpoint folder of another command-line configuration (exit 2)."""
+    path = directory / _CLI_RECORD
+    if write and not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        if atomic_create(path, json.dumps(record, indent=2).encode()):
+            return
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text())
+    differing = [
+        f"{key} (stored {stored.get(key)!r}, now {record.get(key)!r})"
+        for key in sorted(set(stored) | set(record))
+        if stored.get(key) != record.get(key)
+    ]
+    if differing:
+        raise UsageError(
+            f"--checkpoint-dir {directory} holds a sweep of another configuration; what "
+            f"differs: {'; '.join(differing)}. Use a new --checkpoint-dir"
+        )
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = None
+    if not sep or shard is None or shard[1] < 1 or not 0 <= shard[0] < shard[1]:
+        raise UsageError(f"--shard {text!r}: expected K/N with N >= 1 and 0 <= K < N, e.g. 0/4")
+    return shard
+
+
+def command_sweep(args: argparse.Namespace) -> dict | None:
+    import jax
+
+    setup = SweepSetup(args)
+    shard = _parse_shard(args.shard)
+    if shard is not None and args.checkpoint_dir is None:
+        raise UsageError("--shard needs --checkpoint-dir, the folder every shard writes into")
     devices = _devices(args.devices)
-    output = Output(args.out)
+    writer = jax.process_index() == 0
+    output = None if shard is not None or not writer else Output(args.out)
     checkpoint = None if args.checkpoint_dir is None else pathlib.Path(args.checkpoint_dir)
+    if checkpoint is not None:
+        if checkpoint.exists() and not checkpoint.is_dir():
+            raise UsageError(f"--checkpoint-dir {checkpoint}: exists and is not a directory")
+        _check_record(checkpoint, setup.record(), write=writer)
 
-    import jax.numpy as jnp
+    from . import sweep
 
-    from . import metrics, sweep
+    kwargs = dict(chunk_size=args.chunk_size, devices=devices, checkpoint_dir=checkpoint,
+                  progress=_progress(args))  # fmt: skip
+    if shard is not None:
+        report = sweep.run(setup.run_fn, setup.grid, shard=shard, **kwargs)
+        print(f"jaxloss sweep: shard {shard[0]}/{shard[1]} of {checkpoint}: chunks "
+              f"{report.chunks}, {report.chunks_computed} computed, {report.chunks_loaded} "
+              "already there; the folder is "
+              + ("complete: jaxloss collect --checkpoint-dir " + str(checkpoint)
+                 if report.complete else "not complete yet"))  # fmt: skip
+        return None
+    result = sweep.run(setup.run_fn, setup.grid, **kwargs)
+    if output is None:  # another process of a distributed sweep: process 0 reports
+        return None
+    notes = [f"{len(devices)} device(s) in {jax.process_count()} process(es)"]
+    if result.chunks_loaded:
+        notes.append(f"resumed: {result.chunks_loaded} chunk(s) loaded from {checkpoint}, "
+                     f"{result.chunks_computed} computed")  # fmt: skip
+    return _sweep_report("sweep", setup, result, output, notes)
 
-    grid = sweep.Grid(**axes, seed=list(range(args.seeds)))
-    x_test = jnp.asarray(problem.test[0])
 
-    def run_fn(learning_rate, seed, **hyper):
-        result = problem.fit(learning_rate, seed, {**problem.loss_args, **hyper}, False)
-        predictions = problem.predict_original_units(result.params, x_test)
-        state = metrics.Regression.empty().update(predictions, problem.y_test)
-        computed = state.compute()
-        return {"mse": computed["mse"], "rmse": computed["rmse"], "mae": computed["mae"],
-                "r2": computed["r2"], "diverged_at": result.diverged_at,
-                "predictions": predictions}  # fmt: skip
+def command_collect(args: argparse.Namespace) -> dict:
+    """The report of a sweep whose shards filled --checkpoint-dir."""
+    directory = pathlib.Path(args.checkpoint_dir)
+    path = directory / _CLI_RECORD
+    if not path.is_file():
+        raise UsageError(
+            f"--checkpoint-dir {directory}: no {_CLI_RECORD}; it is not the folder of a "
+            "`jaxloss sweep --checkpoint-dir` run"
+        )
+    recorded = json.loads(path.read_text())
+    sweep_args = build_parser().parse_args(["sweep"])
+    for key, value in recorded.items():
+        if key != "data_sha256":
+            setattr(sweep_args, key, tuple(value) if key == "hidden" else value)
+    sweep_args.out, sweep_args.quiet = args.out, args.quiet
+    setup = SweepSetup(sweep_args)
+    if setup.problem.data_sha256 != recorded["data_sha256"]:
+        raise UsageError(
+            f"--checkpoint-dir {directory}: the data file {setup.problem.source} changed since "
+            "the sweep ran (its SHA-256 differs); collect from the same data"
+        )
+    from . import sweep
 
-    result = sweep.run(run_fn, grid, chunk_size=args.chunk_size, devices=devices,
-                       checkpoint_dir=checkpoint, progress=_progress(args))  # fmt: skip
-    best = result.best("mse", over=("seed",))
-    table = result.table("mse", over=("seed",))
-    split = result.bias_variance("predictions", problem.y_test)
+    output = Output(args.out)
+    try:
+        result = sweep.load(directory)
+    except ValueError as err:
+        raise UsageError(str(err).removeprefix("jaxloss.sweep.load: ")) from None
+    return _sweep_report("collect", setup, result, output, [f"collected from {directory}"])
+
+
+def _sweep_report(
+    command: str, setup: SweepSetup, result, output: Output, notes: list[str]
+) -> dict:
+    """Ranks on validation rows, reports the chosen configuration on test rows, writes files."""
+    problem, grid, args = setup.problem, setup.grid, setup.args
+    metric, mode = setup.metric, setup.mode
+    ranked_by = f"validation_{metric}"
+    best = result.best(ranked_by, over=("seed",), mode=mode)
+    table = result.table(ranked_by, over=("seed",), mode=mode)
     index = best["index"]
+    chosen_test = {k: np.asarray(result[f"test_{k}"][index], np.float64) for k in HELD_OUT}
+    test = {k: {"mean": float(v.mean()), "std": float(v.std())} for k, v in chosen_test.items()}
+    split = result.bias_variance("test_predictions", problem.y_test)
     best_split = {k: float(v[index]) for k, v in split.items()}
     baseline = problem.baseline()
-
-    swept = [n for n in grid.names if n != "seed"]
+    what = "the trained loss" if metric == "loss" else metric.upper().replace("R2", "R²")
     lines = [
-        f"jaxloss sweep: {problem.source}, target {problem.target!r}, "
-        f"{len(problem.train_index)} train / {len(problem.test_index)} test rows",
+        f"jaxloss {command}: {problem.source}, target {problem.target!r}; rows: "
+        f"{len(problem.train_index)} train (fit), {len(problem.validation_index)} validation "
+        f"(rank), {len(problem.test_index)} test (report the chosen configuration)",
         f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer}, "
         f"{args.steps} steps; {grid.size} runs ({' × '.join(map(str, grid.shape))}: "
-        f"{', '.join(grid.names)}) on {len(devices)} device(s)",
+        f"{', '.join(grid.names)}); " + "; ".join(notes),
         "",
-        "held-out MSE, mean ± std over seeds:",
+        f"validation {what}, mean ± std over seeds ({'higher' if mode == 'max' else 'lower'} "
+        "is better):",
         table,
         "",
-        "best: "
+        "chosen on validation rows: "
         + ", ".join(f"{k}={v:g}" for k, v in best["config"].items())
-        + f"  (MSE {best['mean']:.4g} ± {best['std']:.2g})",
-        f"bias-variance over {args.seeds} seeds at the best configuration: mean MSE "
+        + f"  (validation {what} {best['mean']:.4g} ± {best['std']:.2g})",
+        "its test rows, mean ± std over seeds: "
+        + ", ".join(
+            f"{k.upper().replace('R2', 'R²')} {v['mean']:.4g} ± {v['std']:.2g}"
+            for k, v in test.items()
+        ),
+        f"bias-variance over {args.seeds} seeds on the test rows: mean MSE "
         f"{best_split['mse']:.4g} = bias² {best_split['bias_squared']:.4g} + variance "
         f"{best_split['variance']:.4g}",
-        f"least squares (SVD) held-out MSE: {baseline['mse']:.4g}",
+        f"least squares (SVD) test MSE: {baseline['mse']:.4g}",
     ]
     diverged = int(result.diverged.sum())
     if diverged:
         lines.append(f"{diverged} run(s) diverged (NaN/Inf loss); ranked last")
-    if result.chunks_loaded:
-        lines.append(f"resumed: {result.chunks_loaded} chunk(s) loaded from {checkpoint}, "
-                     f"{result.chunks_computed} computed")  # fmt: skip
     document = {
-        "command": "sweep", "config": problem.describe(), "environment": environment(),
-        "grid": grid.describe(), "best": best, "bias_variance_at_best": best_split,
-        "least_squares": baseline, "table": table, "diverged_runs": diverged,
+        "command": command, "config": problem.describe(), "environment": environment(),
+        "grid": grid.describe(), "ranked_by": ranked_by, "mode": mode, "best": best,
+        "test_at_best": test, "bias_variance_at_best": best_split,
+        "least_squares_test": baseline, "table": table, "diverged_runs": diverged,
         "runs": result.records(),
     }  # fmt: skip
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_csv(folder / "results.csv")
         if have_matplotlib():
-            _plot_sweep(folder, result, swept, problem, index)
+            _plot_sweep(folder, result, setup, index)
     return _report(lines, output, document)
 
 
-def _plot_sweep(folder: pathlib.Path, result, swept: list[str], problem: Problem, index) -> None:
-    """A heatmap (or line) of held-out MSE over the first two swept axes, and the best fit."""
+def _plot_sweep(folder: pathlib.Path, result, setup: SweepSetup, index) -> None:
+    """The ranking metric over the first two swept axes, and the chosen one's test fit."""
+    swept = [n for n in result.grid.names if n != "seed"]
     heat = swept[:2]
     over = [n for n in result.grid.names if n not in heat]
-    figure = result.plot("mse", x=heat[0], y=heat[1] if len(heat) > 1 else None, over=over)
-    figure.savefig(folder / "mse_over_grid.png")
-    best_predictions = np.asarray(result["predictions"][index]).mean(axis=0)
-    plot_predictions(folder / "predictions.png", problem.y_test, best_predictions,
-                     "best configuration, mean over seeds")  # fmt: skip
+    ranked_by = f"validation_{setup.metric}"
+    figure = result.plot(ranked_by, x=heat[0], y=heat[1] if len(heat) > 1 else None, over=over)
+    figure.savefig(folder / f"{ranked_by}_over_grid.png")
+    chosen = np.asarray(result["test_predictions"][index]).mean(axis=0)
+    plot_predictions(folder / "predictions.png", setup.problem.y_test, chosen,
+                     "chosen configuration on test rows, mean over seeds")  # fmt: skip
 
 
 def _devices(spec: str) -> list:
@@ -611,9 +820,87 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--devices", default="all", help="'all' or how many devices to use")
     sweep.add_argument("--chunk-size", type=int, default=None, help="runs per compiled chunk")
     sweep.add_argument("--checkpoint-dir", default=None, metavar="DIR",
-                       help="write finished chunks here and resume from them")  # fmt: skip
+                       help="write finished chunks here and resume from them (refused if it "
+                            "holds a sweep of another configuration)")  # fmt: skip
+    sweep.add_argument("--validation-fraction", type=float, default=0.2,
+                       help="rows held out to rank the configurations (default 0.2); the "
+                            "test rows only report on the chosen one")  # fmt: skip
+    sweep.add_argument("--metric", choices=("auto", *METRICS), default="auto",
+                       help="what ranks the configurations on the validation rows: the "
+                            "trained loss or a metric in the target's units (r2 is maximised, "
+                            "the rest minimised); auto: the loss for mae, pinball, mape, msle "
+                            "and poisson_nll, else mse")  # fmt: skip
+    cluster = sweep.add_argument_group("clusters")
+    cluster.add_argument("--shard", metavar="K/N", default=None,
+                         help="compute only shard K of N of the chunks into --checkpoint-dir "
+                              "(no coordinator: one per SLURM array or Kubernetes indexed-job "
+                              "task); then `jaxloss collect`")  # fmt: skip
+    cluster.add_argument("--distributed", action="store_true",
+                         help="join a multi-process JAX run (jax.distributed.initialize: "
+                              "SLURM, Open MPI and Kubernetes are detected); process 0 "
+                              "writes the results")  # fmt: skip
+    cluster.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        default=None,
+        help="with --distributed: the coordinator's address, if not detected",
+    )
+    cluster.add_argument(
+        "--num-processes",
+        type=int,
+        default=None,
+        help="with --distributed: how many processes, if not detected",
+    )
+    cluster.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        help="with --distributed: this process's index, if not detected",
+    )
     sweep.set_defaults(handler=command_sweep)
+
+    collect = commands.add_parser("collect", help="report a sweep its shards computed",
+                                  description="Read a --checkpoint-dir that `jaxloss sweep "
+                                              "--shard K/N` runs filled and write the sweep's "
+                                              "report and files.")  # fmt: skip
+    collect.add_argument("--checkpoint-dir", required=True, metavar="DIR")
+    collect.add_argument(
+        "--out",
+        default="jaxloss-results",
+        metavar="DIR",
+        help="output directory (never overwritten)",
+    )
+    collect.add_argument("--quiet", action="store_true", help="accepted for symmetry")
+    collect.set_defaults(handler=command_collect)
     return parser
+
+
+def _start_distributed(args: argparse.Namespace) -> None:
+    """Joins JAX's multi-process runtime before anything touches a device (an application may
+    configure JAX: on CPU the collectives go over gloo)."""
+    import jax
+
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed:
+        if any(v is not None for v in explicit):
+            raise UsageError(
+                "--coordinator, --num-processes and --process-id go with --distributed"
+            )
+        return
+    if any(v is not None for v in explicit) and not all(v is not None for v in explicit):
+        raise UsageError(
+            "--distributed: give all of --coordinator, --num-processes and --process-id, or "
+            "none (then they are detected from SLURM, Open MPI or Kubernetes)"
+        )
+    if args.num_processes is not None and not 0 <= args.process_id < args.num_processes:
+        raise UsageError(f"--process-id {args.process_id}: must be in [0, {args.num_processes})")
+    # CPU devices exchange the results over gloo; accelerators use their own collectives.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -640,6 +927,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ["delta=0.5,1,2"] if args.loss == "huber" and "delta" not in str(args.loss_arg) else []
         )
     try:
+        if args.command == "sweep":
+            _start_distributed(args)
         args.handler(args)
     except UsageError as err:
         print(f"jaxloss: error: {err}", file=sys.stderr)
