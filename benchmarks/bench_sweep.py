@@ -10,7 +10,9 @@ model (8 features) and an MLP (8 → 32 → 32 → 1). Measured in one run:
 
 reported as runs/s (compilation excluded, measured separately) and as
 ``ratio = time(peer) / time(sweep)``; plus the vmapped sweep on 1, 2 and 4 simulated CPU
-devices (``--xla_force_host_platform_device_count``), which share this machine's cores.
+devices (``--xla_force_host_platform_device_count``), which share this machine's cores, and
+on 1 and 2 processes (``jax.distributed`` over loopback with gloo), each pinned to a core of
+its own with ``taskset``: the scaling a cluster of independent hosts would see.
 
 Run: ``pip install -e ".[bench]" && python benchmarks/bench_sweep.py``.
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -129,6 +133,48 @@ print(json.dumps({"devices": jax.device_count(), "seconds": time.perf_counter() 
 """
 
 
+PROCESS = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import jax
+port, index, count = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+if count > 1:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=count,
+                               process_id=index, initialization_timeout=120)
+from bench_sweep import GRID, make_run_fn
+from jaxloss import sweep
+run_fn = make_run_fn(sys.argv[2], int(sys.argv[3]))
+sweep.run(run_fn, GRID)
+start = time.perf_counter()
+sweep.run(run_fn, GRID)
+print(json.dumps({"processes": jax.process_count(), "seconds": time.perf_counter() - start}))
+"""
+
+
+def time_processes(kind: str, steps: int, count: int) -> float | None:
+    """Seconds for the sweep on ``count`` processes, process ``i`` pinned to core ``i``."""
+    if shutil.which("taskset") is None or (os.cpu_count() or 1) < count:
+        return None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
+               JAX_PLATFORMS="cpu")  # fmt: skip
+    folder = os.path.dirname(os.path.abspath(__file__))
+    procs = [
+        subprocess.Popen(["taskset", "-c", str(i), sys.executable, "-c", PROCESS, folder, kind,
+                          str(steps), str(port), str(i), str(count)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(count)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        if p.returncode:
+            raise RuntimeError(f"bench_sweep: a process failed: {err[-2000:]}")
+    return max(json.loads(out.strip().splitlines()[-1])["seconds"] for out, _ in outputs)
+
+
 def time_devices(kind: str, steps: int, count: int) -> float:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}",
                JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))  # fmt: skip
@@ -138,7 +184,7 @@ def time_devices(kind: str, steps: int, count: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def run(steps: int, devices: list[int], kinds: list[str]) -> dict:
+def run(steps: int, devices: list[int], kinds: list[str], processes: list[int]) -> dict:
     rows = []
     for kind in kinds:
         seconds, compile_and_run, sweep_mse = time_sweep(kind, steps)
@@ -149,6 +195,7 @@ def run(steps: int, devices: list[int], kinds: list[str]) -> dict:
             "first_call_seconds": compile_and_run,
             "max_abs_diff_vs_loop": float(np.max(np.abs(sweep_mse - loop_mse))),
             "devices": {str(c): time_devices(kind, steps, c) for c in devices},
+            "processes": {str(c): time_processes(kind, steps, c) for c in processes},
         }
         if torch is not None:
             row["seconds"]["torch loop"] = time_torch_loop(kind, steps)
@@ -187,8 +234,23 @@ def to_markdown(results: dict) -> str:
     lines += ["", "Vmapped sweep on simulated CPU devices (they share the same cores):", "",
               "| model | devices | total | runs/s |", "|---|---:|---:|---:|"]  # fmt: skip
     for row in results["rows"]:
+        one = row["devices"].get("1")
         for count, seconds in row["devices"].items():
-            lines.append(f"| {row['model']} | {count} | {seconds:.2f} s | {runs / seconds:.1f} |")
+            ratio = "" if one is None else f" ({seconds / one:.2f}× the time of 1)"
+            lines.append(f"| {row['model']} | {count} | {seconds:.2f} s | "
+                         f"{runs / seconds:.1f}{ratio} |")  # fmt: skip
+    lines += ["", "Processes over loopback (jax.distributed, gloo), each pinned to its own core "
+              "with taskset (target: 2 processes at least 1.7× the throughput of 1):", "",
+              "| model | processes | total | runs/s |", "|---|---:|---:|---:|"]  # fmt: skip
+    for row in results["rows"]:
+        one = row["processes"].get("1")
+        for count, seconds in row["processes"].items():
+            if seconds is None:
+                lines.append(f"| {row['model']} | {count} | (no taskset or too few cores) | |")
+                continue
+            speedup = "" if not one else f" ({one / seconds:.2f}× the throughput of 1)"
+            lines.append(f"| {row['model']} | {count} | {seconds:.2f} s | "
+                         f"{runs / seconds:.1f}{speedup} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -196,9 +258,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argument_parser(__doc__)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--models", nargs="+", choices=["linear", "mlp"], default=["linear", "mlp"])
     args = parser.parse_args(argv)
-    return publish("sweep", run(args.steps, args.devices, args.models), to_markdown, args.out)
+    results = run(args.steps, args.devices, args.models, args.processes)
+    return publish("sweep", results, to_markdown, args.out)
 
 
 if __name__ == "__main__":

@@ -75,4 +75,7 @@ def test_bench_sweep(results):
         assert {"sweep (vmapped)", "loop of jitted fit"} <= set(row["seconds"])
         assert row["max_abs_diff_vs_loop"] < 1e-4
         assert set(row["devices"]) == {"1"}
-    assert "runs/s" in report
+        # processes pinned with taskset over loopback (None where taskset or cores lack)
+        assert set(row["processes"]) == {"1", "2"}
+        assert all(s is None or s > 0 for s in row["processes"].values())
+    assert "runs/s" in report and "Processes over loopback" in report
