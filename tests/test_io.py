@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from jaxloss._io import atomic_write, staging_directory
+from jaxloss._io import atomic_create, atomic_write, staging_directory
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
@@ -58,3 +58,10 @@ def test_importing_and_writing_never_touch_the_umask(tmp_path):
     command = [sys.executable, "-c", script, str(tmp_path)]
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"
+
+
+def test_atomic_create_never_overwrites_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sweep.json"
+    assert atomic_create(path, b"first")
+    assert not atomic_create(path, b"second")
+    assert path.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["sweep.json"]

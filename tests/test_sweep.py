@@ -448,8 +448,9 @@ SHARD = textwrap.dedent(
         return run_fn(**hp)
 
     grid = sweep.Grid(learning_rate=[0.01, 0.1, 0.3], delta=[0.5, 2.0], seed=[0, 1])
+    shards = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     report = sweep.run(slow, grid, chunk_size=1, checkpoint_dir=sys.argv[1],
-                       shard=(int(sys.argv[2]), 2))
+                       shard=(int(sys.argv[2]), shards))
     print(json.dumps(report._asdict()))
     """
 )
@@ -487,6 +488,26 @@ def test_two_shard_processes_and_a_killed_restarted_shard_equal_the_whole_sweep(
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     report = json.loads(restarted.stdout.strip().splitlines()[-1])
     assert report["complete"] and report["chunks_loaded"] >= 1
+    grid = sweep.Grid(learning_rate=[0.01, 0.1, 0.3], delta=[0.5, 2.0], seed=[0, 1])
+    loaded, whole = sweep.load(directory), sweep.run(run_fn, grid)
+    for key in ("mse", "w", "diverged_at"):
+        np.testing.assert_allclose(loaded[key], whole[key], rtol=1e-6, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.slow
+def test_two_writers_of_the_same_chunks_keep_the_folder_consistent(tmp_path):
+    # Two copies of one shard (a retried array task while the first still runs) write the
+    # same chunks: each write is a rename of a whole file, so the folder stays loadable.
+    directory = tmp_path / "shared"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    command = [sys.executable, "-c", SHARD, str(directory), "0", "1"]
+    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    assert all(json.loads(out.strip().splitlines()[-1])["complete"] for out, _ in outputs)
+    assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]  # no temporaries
     grid = sweep.Grid(learning_rate=[0.01, 0.1, 0.3], delta=[0.5, 2.0], seed=[0, 1])
     loaded, whole = sweep.load(directory), sweep.run(run_fn, grid)
     for key in ("mse", "w", "diverged_at"):
