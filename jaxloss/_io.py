@@ -9,6 +9,7 @@ permissions exactly as for any other file, without reading or changing the umask
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import secrets
@@ -73,6 +74,31 @@ def atomic_create(path: str | os.PathLike, data: bytes) -> bool:
     finally:
         tmp.unlink(missing_ok=True)
     return True
+
+
+def record_json(path: str | os.PathLike, record: dict, *, write: bool) -> dict | None:
+    """The JSON record already at ``path``, or None after writing ``record`` there first.
+
+    Of concurrent first writers exactly one creates the file (:func:`atomic_create`); the
+    others get the winner's record back to compare with their own.
+
+    Args:
+      path: the record's file; its directory is created if needed (with ``write``).
+      record: what to write when there is none yet.
+      write: whether this caller may write (e.g. only process 0 of several).
+
+    Returns:
+      The stored record, or None if there was none (and, with ``write``, this one was
+      written).
+    """
+    path = pathlib.Path(path)
+    if write and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if atomic_create(path, json.dumps(record, indent=2).encode()):
+            return None
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
 
 
 def staging_directory(parent: pathlib.Path, prefix: str) -> pathlib.Path:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _losses
-from ._io import atomic_create, atomic_write, staging_directory
+from ._io import atomic_write, record_json, staging_directory
 
 # These losses need targets in their own units (log scale, percentages, counts).
 _RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
@@ -565,14 +565,9 @@ class SweepSetup:
 
 def _check_record(directory: pathlib.Path, record: dict[str, Any], write: bool) -> None:
     """Refuses a checkpoint folder of another command-line configuration (exit 2)."""
-    path = directory / _CLI_RECORD
-    if write and not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        if atomic_create(path, json.dumps(record, indent=2).encode()):
-            return
-    if not path.exists():
+    stored = record_json(directory / _CLI_RECORD, record, write=write)
+    if stored is None:
         return
-    stored = json.loads(path.read_text())
     differing = [
         f"{key} (stored {stored.get(key)!r}, now {record.get(key)!r})"
         for key in sorted(set(stored) | set(record))

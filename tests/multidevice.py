@@ -1,6 +1,7 @@
-"""Runs a script in a fresh process that sees N simulated CPU devices."""
+"""Helpers for tests that start processes: N simulated CPU devices, a free loopback port."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -20,3 +21,10 @@ def run_with_devices(script: str, devices: int = 4, timeout: float = 300) -> str
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for a local jax.distributed coordinator."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

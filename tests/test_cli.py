@@ -432,11 +432,10 @@ def test_collect_refuses_an_incomplete_folder(tmp_path, capsys):
 @pytest.mark.slow
 def test_distributed_sweep_over_two_processes_reports_like_one(tmp_path):
     import os
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from .multidevice import free_port
+
+    port = free_port()
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
                JAX_PLATFORMS="cpu")  # fmt: skip
     command = [SCRIPT] if SCRIPT else [sys.executable, "-m", "jaxloss"]

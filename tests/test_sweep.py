@@ -6,7 +6,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ import pytest
 
 from jaxloss import sweep
 
-from .multidevice import run_with_devices
+from .multidevice import free_port, run_with_devices
 from .sweep_problem import GRID, run_fn
 
 X_EVAL = np.linspace(-1, 1, 30, dtype=np.float32).reshape(10, 3)
@@ -161,15 +160,9 @@ MULTI_PROCESS = textwrap.dedent(
 )
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_over_loopback_equal_one_process():
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")  # fmt: skip
     procs = [

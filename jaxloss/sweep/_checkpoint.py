@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._io import atomic_create, atomic_write
+from .._io import atomic_write, record_json
 
 FORMAT = 2
 MANIFEST = "sweep.json"
@@ -86,14 +86,9 @@ def check_manifest(directory: pathlib.Path, manifest: dict[str, Any], *, write: 
     Of concurrent first writers (shards starting together) exactly one creates the
     manifest; the others then compare against it like any later run.
     """
-    path = directory / MANIFEST
-    if write and not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        if atomic_create(path, json.dumps(manifest, indent=2).encode()):
-            return
-    if not path.exists():
+    stored = record_json(directory / MANIFEST, manifest, write=write)
+    if stored is None:
         return
-    stored = json.loads(path.read_text())
     differing = _differences(stored, manifest)
     if differing:
         raise ValueError(
