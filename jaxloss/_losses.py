@@ -170,19 +170,40 @@ def _poisson_nll(
 _EXPREL_TAYLOR = tuple(1.0 / math.factorial(k + 1) for k in range(10, -1, -1))
 
 
-def _exprel(z: jax.Array) -> jax.Array:
-    """(e^z − 1)/z, which is 1 at z = 0, with an accurate value and derivative everywhere.
+@jax.custom_jvp
+def _expm1(z: jax.Array) -> jax.Array:
+    """expm1 whose derivative is e^z itself: JAX differentiates expm1 as expm1(z) + 1, which
+    rounds to 0 where e^z is below half an ulp of 1 (z < −17 in float32)."""
+    return jnp.expm1(z)
 
-    Autodiff of expm1(z)/z cancels catastrophically for small z (relative error ~ eps/z²);
-    the degree-10 Taylor polynomial used for |z| < ½ is exact to 1e-11 there.
+
+@_expm1.defjvp
+def _expm1_jvp(
+    primals: tuple[jax.Array], tangents: tuple[jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    (z,), (dz,) = primals, tangents
+    return jnp.expm1(z), jnp.exp(z) * dz
+
+
+def _half_log_expm1(b: jax.Array, a: jax.Array, log_term: jax.Array) -> jax.Array:
+    """(b/a)·expm1(a·L/2) = ½·b·L·exprel(a·L/2), accurate in value and derivative everywhere.
+
+    For |a·L/2| < ½ the second form, with a degree-10 Taylor polynomial of exprel (exact to
+    1e-11 there): the first would divide by a → 0, and autodiff of expm1(z)/z cancels
+    catastrophically for small z. Elsewhere the first form: the product form's derivative
+    is a difference of two large terms there (in the saturated regime, α < 0 and |x| ≫ c,
+    ∂ρ/∂c came out +2e-3 where the truth is −3e-11, and the value overshot its bound
+    (α − 2)/α by 2 ulp), while d/dL of (b/a)·expm1(a·L/2) is the single term ½·b·e^{a·L/2}.
     """
+    z = 0.5 * a * log_term
     small = jnp.abs(z) < 0.5
     z_small = jnp.where(small, z, jnp.zeros_like(z))
-    z_large = jnp.where(small, jnp.ones_like(z), z)
     taylor = jnp.zeros_like(z)
     for coefficient in _EXPREL_TAYLOR:
         taylor = taylor * z_small + coefficient
-    return jnp.where(small, taylor, jnp.expm1(z_large) / z_large)
+    a_large = jnp.where(small, jnp.ones_like(a), a)
+    z_large = jnp.where(small, jnp.zeros_like(z), z)
+    return jnp.where(small, 0.5 * b * log_term * taylor, b / a_large * _expm1(z_large))
 
 
 def _robust(p: jax.Array, t: jax.Array, alpha: jax.Array, scale: jax.Array) -> jax.Array:
@@ -198,7 +219,7 @@ def _robust(p: jax.Array, t: jax.Array, alpha: jax.Array, scale: jax.Array) -> j
     # the formula at eps: finite at α = 2, where the true ∂ρ/∂α grows like log(1/|α−2|).
     b_safe = b + jax.lax.stop_gradient(jnp.maximum(b, jnp.finfo(b.dtype).eps) - b)
     log_term = jnp.log1p(y / b_safe)
-    general = 0.5 * b_safe * log_term * _exprel(0.5 * a * log_term)
+    general = _half_log_expm1(b_safe, a, log_term)
     # At α = 2 return the limit ½y exactly, with the general formula's finite gradient.
     tangent = general - jax.lax.stop_gradient(general)
     general = jnp.where(a == 2.0, jax.lax.stop_gradient(0.5 * y) + tangent, general)

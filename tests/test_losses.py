@@ -542,3 +542,47 @@ def test_huber_compiles_to_no_more_work_than_the_plain_where_form():
     elementwise = ("multiply", "add", "subtract", "select", "compare", "abs", "sign", "negate")
     assert sum(ours[op] for op in elementwise) <= sum(theirs[op] for op in elementwise)
     assert ours["fusion"] <= theirs["fusion"] and ours["reduce"] == theirs["reduce"] == 1
+
+
+def _robust_float64(x, alpha, scale):
+    """Barron's ρ and its derivatives in x and scale, in float64, valid away from α ∈ {0, 2}."""
+    x, alpha, scale = (np.asarray(v, np.float64) for v in (x, alpha, scale))
+    b, y = np.abs(alpha - 2), (x / scale) ** 2
+    value = b / alpha * ((y / b + 1) ** (alpha / 2) - 1)
+    d_dy = 0.5 * (y / b + 1) ** (alpha / 2 - 1)
+    return value, d_dy * 2 * x / scale**2, d_dy * (-2 * x**2 / scale**3)
+
+
+def test_robust_saturated_regime_has_accurate_gradients_and_respects_its_bound():
+    # Regression: with α < 0 and |x| ≫ scale the derivative cancelled catastrophically
+    # (∂ρ/∂scale +2.07e-3 against −2.7e-11) and the value overshot (α − 2)/α by 2 ulp.
+    def loss(x, alpha, scale):
+        return jaxloss.robust(x, jnp.zeros_like(x), alpha=alpha, scale=scale, reduction="sum")
+
+    value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(loss, argnums=(0, 2))))
+    points = np.array(
+        [
+            [0.02898664027452469, -5.7, 1.4499615645036101e-05],
+            [0.11779642850160599, -10.0, 0.00041211023926734924],
+        ],
+        np.float32,
+    )
+    rng = np.random.default_rng(0)
+    n = 20_000
+    sampled = np.stack([rng.normal(size=n), rng.uniform(-10, 10, n),
+                        np.exp(rng.uniform(-10, 3, n))], axis=1).astype(np.float32)  # fmt: skip
+    x, alpha, scale = np.concatenate([points, sampled]).T
+    value, (d_x, d_scale) = value_and_grad(jnp.asarray(x), jnp.asarray(alpha), jnp.asarray(scale))
+    with np.errstate(all="ignore"):
+        ref_value, ref_x, ref_scale = _robust_float64(x, alpha, scale)
+    negative = alpha < 0
+    assert np.all(
+        np.asarray(value)[negative] <= np.float32((alpha[negative] - 2) / alpha[negative])
+    )
+    # away from α = 0 and 2 (where the float64 formula itself is inexact) and from overflow
+    usable = (np.abs(alpha) > 0.1) & (np.abs(alpha - 2) > 0.1) & (np.abs(ref_value) < 1e30)
+    usable &= (np.abs(ref_x) < 1e30) & (np.abs(ref_scale) < 1e30)
+    for got, ref in ((value, ref_value), (d_x, ref_x), (d_scale, ref_scale)):
+        keep = usable & (np.abs(ref) > 1e-20)
+        np.testing.assert_allclose(np.asarray(got)[keep], ref[keep], rtol=2e-5, atol=0)
+    np.testing.assert_allclose(d_scale[0], -2.7342244112311843e-11, rtol=1e-5)
