@@ -16,8 +16,10 @@ from . import sweep as sweep
 from . import train as train
 from ._contract import checked as checked
 from ._contract import value_checks as value_checks
+from ._losses import expectile as expectile
 from ._losses import gaussian_nll as gaussian_nll
 from ._losses import huber as huber
+from ._losses import laplace_nll as laplace_nll
 from ._losses import log_cosh as log_cosh
 from ._losses import mae as mae
 from ._losses import mape as mape
@@ -28,6 +30,7 @@ from ._losses import poisson_nll as poisson_nll
 from ._losses import pseudo_huber as pseudo_huber
 from ._losses import rmse as rmse
 from ._losses import robust as robust
+from ._losses import student_t_nll as student_t_nll
 
 try:  # the version lives in pyproject.toml alone
     __version__ = _metadata.version("jaxloss")

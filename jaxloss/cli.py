@@ -485,7 +485,8 @@ def command_fit(args: argparse.Namespace) -> dict:
 # Losses whose minimiser is not the conditional mean: by default a sweep ranks them by their
 # own objective on the validation rows, not by MSE (a pinball sweep ranked by MSE "picks"
 # the median).
-_RANKED_BY_OWN_LOSS = ("mae", "pinball", "mape", "msle", "poisson_nll")
+_RANKED_BY_OWN_LOSS = ("mae", "pinball", "expectile", "mape", "msle", "poisson_nll",
+                       "laplace_nll", "student_t_nll")  # fmt: skip
 METRICS = ("loss", *HELD_OUT)
 _MAXIMISED = ("r2",)
 # What the command line records in --checkpoint-dir: enough to refuse another configuration
@@ -823,8 +824,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--metric", choices=("auto", *METRICS), default="auto",
                        help="what ranks the configurations on the validation rows: the "
                             "trained loss or a metric in the target's units (r2 is maximised, "
-                            "the rest minimised); auto: the loss for mae, pinball, mape, msle "
-                            "and poisson_nll, else mse")  # fmt: skip
+                            "the rest minimised); auto: the loss for mae, pinball, "
+                            "expectile, mape, msle, poisson_nll, laplace_nll and "
+                            "student_t_nll, else mse")  # fmt: skip
     cluster = sweep.add_argument_group("clusters")
     cluster.add_argument("--shard", metavar="K/N", default=None,
                          help="compute only shard K of N of the chunks into --checkpoint-dir "

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+import scipy.stats
 
 import jaxloss
 
@@ -82,6 +83,7 @@ def _counts(rng, shape):
 
 
 DELTA, QUANTILE, VARIANCE, ALPHA, SCALE = 0.8, 0.3, 0.7, 0.5, 1.3
+TAU, SPREAD, DF = 0.3, 0.7, 3.0
 
 CASES = [
     Case(
@@ -171,6 +173,32 @@ CASES = [
         lambda p, t: np.exp(p) - t * p,
         lambda p, t: np.exp(p) - t,
         _counts,
+        nonnegative=False,
+    ),
+    Case(
+        "expectile",
+        lambda p, t, **kw: jaxloss.expectile(p, t, tau=TAU, **kw),
+        lambda p, t: np.where(t < p, 1 - TAU, TAU) * (t - p) ** 2,
+        lambda p, t: -2 * np.where(t < p, 1 - TAU, TAU) * (t - p),
+        _normal,
+        zero_iff_equal=True,
+    ),
+    Case(
+        "laplace_nll",
+        lambda p, t, **kw: jaxloss.laplace_nll(p, t, scale=SPREAD, **kw),
+        lambda p, t: -scipy.stats.laplace.logpdf(t, loc=p, scale=SPREAD),
+        lambda p, t: np.sign(p - t) / SPREAD,
+        _normal,
+        symmetric=True,
+        nonnegative=False,
+    ),
+    Case(
+        "student_t_nll",
+        lambda p, t, **kw: jaxloss.student_t_nll(p, t, scale=SPREAD, df=DF, **kw),
+        lambda p, t: -scipy.stats.t.logpdf(t, DF, loc=p, scale=SPREAD),
+        lambda p, t: -(DF + 1) * (t - p) / (DF * SPREAD**2 + (t - p) ** 2),
+        _normal,
+        symmetric=True,
         nonnegative=False,
     ),
     Case(

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.special
+import scipy.stats
 from absl.testing import parameterized
 from hypothesis import given
 from hypothesis import strategies as st
@@ -586,3 +588,65 @@ def test_robust_saturated_regime_has_accurate_gradients_and_respects_its_bound()
         keep = usable & (np.abs(ref) > 1e-20)
         np.testing.assert_allclose(np.asarray(got)[keep], ref[keep], rtol=2e-5, atol=0)
     np.testing.assert_allclose(d_scale[0], -2.7342244112311843e-11, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# expectile, laplace_nll, student_t_nll: scipy references, limits, parameter gradients.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 0.9])
+def test_expectile_minimiser_is_scipys_expectile(tau):
+    t = np.random.default_rng(3).gamma(2.0, size=300).astype(np.float32)
+    grid = np.linspace(t.min(), t.max(), 20_001, dtype=np.float32)
+    losses = jax.vmap(lambda c: jaxloss.expectile(jnp.full_like(t, c), t, tau=tau))(grid)
+    spacing = grid[1] - grid[0]
+    expected = scipy.stats.expectile(t.astype(np.float64), alpha=tau)
+    assert abs(grid[int(jnp.argmin(losses))] - expected) <= 2 * spacing
+    np.testing.assert_allclose(
+        jaxloss.expectile(p := t[::-1].copy(), t, tau=0.5), 0.5 * jaxloss.mse(p, t), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("df", [0.5, 3.0, 19.99, 20.0, 1e3, 1e6, 1e8])
+def test_student_t_nll_matches_scipy_for_every_df(df):
+    rng = np.random.default_rng(4)
+    p, t = rng.normal(size=(2, 500)).astype(np.float32)
+    scale = rng.uniform(0.2, 3.0, 500).astype(np.float32)
+    got = jaxloss.student_t_nll(p, t, scale=scale, df=np.float32(df), reduction="none")
+    expected = -scipy.stats.t.logpdf(t, df, loc=p, scale=scale)
+    # below ν = 20 the float32 log-gamma difference carries a few ulp of log Γ(ν/2) (~13 there)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=5e-6)
+
+
+def test_student_t_nll_tends_to_the_gaussian_nll():
+    rng = np.random.default_rng(5)
+    p, t = rng.normal(size=(2, 200)).astype(np.float32)
+    gaussian = jaxloss.gaussian_nll(p, t, np.float32(0.49), full=True)
+    np.testing.assert_allclose(jaxloss.student_t_nll(p, t, scale=0.7, df=1e7), gaussian,
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_laplace_and_student_t_gradients_in_their_parameters():
+    x = np.array([-2.0, -0.3, 0.4, 1.7], np.float32)  # t − p with p = 0
+    b, s, nu = 0.8, 0.6, 4.5
+    d_b = jax.grad(lambda b: jaxloss.laplace_nll(jnp.zeros(4), x, scale=b, reduction="sum"))(b)
+    np.testing.assert_allclose(d_b, np.sum(1 / b - np.abs(x) / b**2), rtol=1e-5)
+
+    def student(s, nu):
+        return jaxloss.student_t_nll(jnp.zeros(4), x, scale=s, df=nu, reduction="sum")
+
+    d_s, d_nu = jax.grad(student, argnums=(0, 1))(s, nu)
+    z = x.astype(np.float64) / s
+    expected_s = np.sum(1 / s - (nu + 1) * z**2 / (s * (nu + z**2)))
+    d_log_normaliser = 0.5 * (scipy.special.digamma((nu + 1) / 2)
+                              - scipy.special.digamma(nu / 2)) - 0.5 / nu  # fmt: skip
+    expected_nu = np.sum(
+        0.5 * np.log1p(z**2 / nu) - (nu + 1) / 2 * z**2 / (nu**2 + nu * z**2)
+        - d_log_normaliser
+    )  # fmt: skip
+    np.testing.assert_allclose(d_s, expected_s, rtol=1e-5)
+    np.testing.assert_allclose(d_nu, expected_nu, rtol=1e-4)
+    # past the switch to the series the df-gradient stays finite and continuous
+    g = jax.vmap(jax.grad(student, argnums=1), in_axes=(None, 0))(s, jnp.array([19.999, 20.0]))
+    np.testing.assert_allclose(g[0], g[1], rtol=1e-3)
