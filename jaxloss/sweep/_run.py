@@ -154,6 +154,11 @@ def _program(
     return _PROGRAMS.get(run_fn, key, build)
 
 
+def _bounds(chunk_index: int, chunk: int, size: int) -> tuple[int, int]:
+    """The runs ``start..stop`` of one chunk (the last one may be short)."""
+    return chunk_index * chunk, min((chunk_index + 1) * chunk, size)
+
+
 def _chunk_bar(n_chunks: int, runs: int) -> Any:
     try:
         from tqdm.auto import tqdm
@@ -304,12 +309,13 @@ def run(
     points = grid.points()
     chunks: list[list[np.ndarray]] = []
     computed = loaded = 0
-    runs = sum(min((c + 1) * chunk, grid.size) - c * chunk for c in mine)
+    runs = sum(stop - start for start, stop in (_bounds(c, chunk, grid.size) for c in mine))
     bar = _chunk_bar(len(mine), runs) if progress else None
+    expected = [(tuple(s.shape), np.dtype(s.dtype)) for s in program.leaf_shapes]
     for done, c in enumerate(mine, start=1):
-        start, stop = c * chunk, min((c + 1) * chunk, grid.size)
-        expected = [(tuple(s.shape), np.dtype(s.dtype)) for s in program.leaf_shapes]
+        start, stop = _bounds(c, chunk, grid.size)
         if directory is not None and c in finished:
+            # A shard only fills the folder: what is there already need not be read.
             leaves = [] if shard is not None else _checkpoint.load_chunk(
                 _checkpoint.chunk_path(directory, c), expected
             )  # fmt: skip
@@ -319,7 +325,8 @@ def run(
             if directory is not None and jax.process_index() == 0:
                 _checkpoint.save_chunk(_checkpoint.chunk_path(directory, c), leaves)
             computed += 1
-        chunks.append([leaf[: stop - start] for leaf in leaves])
+        if shard is None:  # a shard's results live in the folder, not in memory
+            chunks.append([leaf[: stop - start] for leaf in leaves])
         if bar is not None:
             bar.update(stop - start)
         elif progress:
@@ -437,7 +444,7 @@ def load(checkpoint_dir: str | os.PathLike) -> SweepResult:
     expected = [((chunk, *o["shape"]), np.dtype(o["dtype"])) for o in outputs]
     chunks = []
     for c in range(n_chunks):
-        start, stop = c * chunk, min((c + 1) * chunk, grid.size)
+        start, stop = _bounds(c, chunk, grid.size)
         leaves = _checkpoint.load_chunk(_checkpoint.chunk_path(directory, c), expected)
         chunks.append([leaf[: stop - start] for leaf in leaves])
     shapes = [tuple(o["shape"]) for o in outputs]
