@@ -131,6 +131,18 @@ OTHER_API = [
     baselines.lstsq,
     data.load_diabetes,
     sweep.Grid,
+    sweep.Space,
+    sweep.Space.columns,
+    sweep.Space.config,
+    sweep.Space.dim_of,
+    sweep.Random,
+    sweep.Random.describe,
+    sweep.Sobol,
+    sweep.Distribution,
+    sweep.Uniform,
+    sweep.LogUniform,
+    sweep.IntUniform,
+    sweep.Choice,
     sweep.Grid.points,
     sweep.Grid.point,
     sweep.Grid.describe,
@@ -171,7 +183,21 @@ def test_submodules_export_their_names():
         "make_step",
     ]
     assert data.__all__ == ["load_diabetes"]
-    assert sweep.__all__ == ["Grid", "ShardReport", "SweepResult", "load", "run"]
+    assert sweep.__all__ == [
+        "Choice",
+        "Distribution",
+        "Grid",
+        "IntUniform",
+        "LogUniform",
+        "Random",
+        "ShardReport",
+        "Sobol",
+        "Space",
+        "SweepResult",
+        "Uniform",
+        "load",
+        "run",
+    ]
 
 
 def test_the_version_is_pyprojects_read_through_package_metadata():

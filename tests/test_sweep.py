@@ -106,7 +106,7 @@ def test_grid_and_run_errors(tmp_path):
     result = sweep.run(run_fn, GRID)
     with pytest.raises(KeyError, match=r"no result named 'loss'"):
         result["loss"]
-    with pytest.raises(ValueError, match=r"over=\['sed'\] are not axes"):
+    with pytest.raises(ValueError, match=r"over=\['sed'\] are not dimensions"):
         result.best("mse", over=("sed",))
 
 

@@ -1,7 +1,9 @@
-"""Hyperparameter sweeps: whole training runs vmapped over a grid, sharded over devices.
+"""Hyperparameter search: whole training runs vmapped over a space, sharded over devices.
 
-``Grid`` names the axes; ``run`` trains every point as one compiled program per chunk, each
-device its own runs (``shard_map``, no communication), over every device of every process
+A space names the runs: ``Grid`` (the product of listed axes), ``Random`` and ``Sobol``
+(joint samples of ``Uniform``, ``LogUniform``, ``IntUniform`` and ``Choice`` axes, crossed
+with listed ones). ``run`` trains every run as one compiled program per chunk, each device
+its own runs (``shard_map``, no communication), over every device of every process
 (``jax.distributed``), with checkpoints that identify the computation; ``run(shard=(k, n))``
 computes one shard of the chunks into a shared folder with no coordinator, and ``load``
 assembles it; ``SweepResult`` ranks, tabulates, exports and plots the outcome.
@@ -12,5 +14,27 @@ from ._result import SweepResult as SweepResult
 from ._run import ShardReport as ShardReport
 from ._run import load as load
 from ._run import run as run
+from ._space import Choice as Choice
+from ._space import Distribution as Distribution
+from ._space import IntUniform as IntUniform
+from ._space import LogUniform as LogUniform
+from ._space import Random as Random
+from ._space import Sobol as Sobol
+from ._space import Space as Space
+from ._space import Uniform as Uniform
 
-__all__ = ["Grid", "ShardReport", "SweepResult", "load", "run"]
+__all__ = [
+    "Choice",
+    "Distribution",
+    "Grid",
+    "IntUniform",
+    "LogUniform",
+    "Random",
+    "ShardReport",
+    "Sobol",
+    "Space",
+    "SweepResult",
+    "Uniform",
+    "load",
+    "run",
+]

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._io import atomic_write, record_json
 
-FORMAT = 2
+FORMAT = 3
 MANIFEST = "sweep.json"
 # Fields that identify the computation, with what a difference in each means.
 _IDENTITY = {
@@ -126,9 +126,11 @@ def save_chunk(path: pathlib.Path, leaves: list[np.ndarray]) -> None:
 
 
 def load_chunk(
-    path: pathlib.Path, expected: list[tuple[tuple[int, ...], np.dtype]]
+    path: pathlib.Path, rows: int, per_run: list[tuple[tuple[int, ...], np.dtype]]
 ) -> list[np.ndarray]:
-    """The chunk's arrays, refused unless they have the expected ``(shape, dtype)`` each."""
+    """The chunk's arrays, refused unless each holds ``rows`` runs of the expected
+    ``(per-run shape, dtype)``."""
+    expected = [((rows, *shape), np.dtype(dtype)) for shape, dtype in per_run]
     with np.load(path) as data:
         leaves = [data[f"arr_{i}"] for i in range(len(data.files))]
     shapes = [(leaf.shape, leaf.dtype) for leaf in leaves]

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from .._io import atomic_write
-from ._grid import Grid, python_value
+from ._space import Space, python_value
 
 PyTree = Any
 # The output key of a run that holds train.FitResult.diverged_at (sweep.run's diverged_key).
@@ -21,15 +21,17 @@ DIVERGED_AT = "diverged_at"
 
 
 class SweepResult:
-    """The results of a sweep, shaped like the grid, with the axes attached.
+    """The results of a sweep, shaped like its space, with the hyperparameters attached.
 
     Every leaf of ``run_fn``'s output becomes a NumPy array of shape
-    ``grid.shape + leaf_shape``. A ``run_fn`` returning a dict of per-run scalars (e.g.
+    ``grid.shape + leaf_shape`` (one axis per dimension of the space: a :class:`Grid`'s
+    axes, or a sampled space's ``trial`` dimension and its crossed lists). A ``run_fn``
+    returning a dict of per-run scalars (e.g.
     ``{"eval_mse": ..., "diverged_at": ...}``) gets :meth:`best`, :meth:`table`,
     :meth:`to_csv`, :meth:`to_json` and :meth:`plot` by key.
 
     Attributes:
-      grid: the :class:`Grid` that was run.
+      grid: the space that was run (a :class:`Grid`, :class:`Random` or :class:`Sobol`).
       values: the outputs, shaped like the grid.
       chunks_computed: chunks computed by this call.
       chunks_loaded: chunks reloaded from ``checkpoint_dir``.
@@ -47,7 +49,7 @@ class SweepResult:
 
     def __init__(
         self,
-        grid: Grid,
+        grid: Space,
         values: PyTree,
         chunks_computed: int,
         chunks_loaded: int,
@@ -84,11 +86,13 @@ class SweepResult:
                 f"jaxloss.sweep: {metric!r} has shape {values.shape[len(self.grid.shape) :]} per "
                 "run; best/table need one number per run."
             )
-        unknown = [a for a in over if a not in self.grid.names]
+        unknown = [a for a in over if a not in self.grid.dims]
         if unknown:
-            raise ValueError(f"jaxloss.sweep: over={unknown} are not axes of {self.grid.names}.")
-        axes = tuple(self.grid.names.index(a) for a in over)
-        kept = [n for n in self.grid.names if n not in over]
+            raise ValueError(
+                f"jaxloss.sweep: over={unknown} are not dimensions of the results {self.grid.dims}."
+            )
+        axes = tuple(self.grid.dims.index(a) for a in over)
+        kept = [n for n in self.grid.dims if n not in over]
         # A diverged run is NaN, and so is the mean of any configuration that contains one.
         values = np.where(self.diverged, np.nan, values)
         return kept, values.mean(axis=axes), values.std(axis=axes)
@@ -98,12 +102,13 @@ class SweepResult:
 
         Args:
           metric: a per-run scalar returned by ``run_fn``.
-          over: axes to average over first (configurations with a diverged run are NaN).
+          over: dimensions to average over first, e.g. ``("seed",)`` (configurations with a
+            diverged run are NaN).
           mode: ``"min"`` or ``"max"``.
 
         Returns:
           ``{"config": {axis: value}, "index": (i, ...), "mean": ..., "std": ...}``: the
-          configuration's values and its position along each axis not in ``over`` (so
+          configuration's values and its position along each dimension not in ``over`` (so
           ``result[key][index]`` selects its runs without looking values up again), and the
           mean and std over ``over``.
 
@@ -120,7 +125,7 @@ class SweepResult:
             raise ValueError(f"jaxloss.sweep: every configuration of {metric!r} is NaN.")
         flat = np.nanargmin(mean) if mode == "min" else np.nanargmax(mean)
         index = tuple(int(i) for i in np.unravel_index(flat, mean.shape))
-        config = {n: python_value(self.grid.axes[n][i]) for n, i in zip(kept, index, strict=True)}
+        config = self.grid.config(dict(zip(kept, index, strict=True)))
         return {
             "config": config,
             "index": index,
@@ -157,13 +162,17 @@ class SweepResult:
         order = [i for i in ranked if not np.isnan(flat_mean[i])] + [
             i for i in ranked if np.isnan(flat_mean[i])
         ]
-        header = ["rank", *kept, metric + (f" (mean ± std over {', '.join(over)})" if over else "")]
+        names = [name for dim in kept for name in self.grid.columns(dim)]
+        header = [
+            "rank",
+            *names,
+            metric + (f" (mean ± std over {', '.join(over)})" if over else ""),
+        ]
         lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
         for rank, flat in enumerate(order[:top] if top else order, start=1):
             index = np.unravel_index(flat, mean.shape)
-            cells = [
-                f"{python_value(self.grid.axes[n][i]):g}" for n, i in zip(kept, index, strict=True)
-            ]
+            config = self.grid.config(dict(zip(kept, (int(i) for i in index), strict=True)))
+            cells = [f"{value:g}" for value in config.values()]
             m, s = mean[index], std[index]
             value = "diverged" if np.isnan(m) else (f"{m:.4g} ± {s:.2g}" if over else f"{m:.4g}")
             lines.append("| " + " | ".join([str(rank), *cells, value]) + " |")
@@ -199,9 +208,11 @@ class SweepResult:
         """
         from .. import metrics
 
-        if seed_axis not in self.grid.names:
-            raise ValueError(f"jaxloss.sweep: {seed_axis!r} is not an axis of {self.grid.names}.")
-        axis = self.grid.names.index(seed_axis)
+        if seed_axis not in self.grid.dims:
+            raise ValueError(
+                f"jaxloss.sweep: {seed_axis!r} is not a dimension of the results {self.grid.dims}."
+            )
+        axis = self.grid.dims.index(seed_axis)
         values = np.moveaxis(np.asarray(self[predictions]), axis, -1 - np.ndim(targets))
         configs = values.shape[: len(self.grid.shape) - 1]
         flat = values.reshape((-1, *values.shape[len(configs) :]))
@@ -289,19 +300,23 @@ class SweepResult:
     def plot(
         self, metric: str, x: str, y: str | None = None, over: Sequence[str] = (), path: str = ""
     ) -> Any:
-        """A heatmap of ``metric`` over axes ``x`` and ``y`` (or a line plot over ``x``).
+        """``metric`` against hyperparameters: a line, a heatmap, or a scatter for samples.
 
-        Every other axis must be in ``over`` (averaged). Needs matplotlib
-        (``pip install "jaxloss[examples]"``). The figure is a plain
-        ``matplotlib.figure.Figure``: neither pyplot's figure list nor the backend is touched,
-        so a notebook keeps its backend and nothing stays alive after you drop the figure
-        (a notebook displays it when it is the cell's value).
+        On a grid: a line plot over axis ``x``, or a heatmap over axes ``x`` and ``y``. On a
+        sampled space (:class:`Random`, :class:`Sobol`), where ``x`` is a column of the
+        ``trial`` dimension: a scatter of ``metric`` against ``x``, or of ``y`` against ``x``
+        coloured by ``metric``. Log-distributed axes (``LogUniform``, or grid values spanning
+        more than 50×) get a log scale. Every dimension not plotted must be in ``over``
+        (averaged). Needs matplotlib (``pip install "jaxloss[examples]"``). The figure is a
+        plain ``matplotlib.figure.Figure``: neither pyplot's figure list nor the backend is
+        touched, so a notebook keeps its backend and nothing stays alive after you drop the
+        figure (a notebook displays it when it is the cell's value).
 
         Args:
           metric: a per-run scalar.
-          x: the horizontal axis.
-          y: the vertical axis of a heatmap, or None for a line plot.
-          over: the axes to average over.
+          x: the horizontal hyperparameter.
+          y: the vertical hyperparameter (heatmap or coloured scatter), or None.
+          over: the dimensions to average over.
           path: if given, the PNG file to write.
 
         Returns:
@@ -312,40 +327,70 @@ class SweepResult:
           >>> r = sweep.run(lambda a, b: {"y": a * b}, sweep.Grid(a=[1.0, 2.0], b=[1.0, 3.0]))
           >>> r.plot("y", x="a", y="b").axes[0].get_xlabel()
           'a'
+          >>> space = sweep.Random(16, lr=sweep.LogUniform(1e-4, 1.0))
+          >>> r = sweep.run(lambda lr: {"loss": (lr - 0.01) ** 2}, space)
+          >>> r.plot("loss", x="lr").axes[0].get_xscale()
+          'log'
         """
         from matplotlib.figure import Figure
 
         kept, mean, _ = self._reduced(metric, over)
-        wanted = [x] if y is None else [y, x]
+        sampled = self.grid.dim_of(x) != x  # a column of the trial dimension, not a grid axis
+        if y is not None and sampled != (self.grid.dim_of(y) != y):
+            raise ValueError(
+                f"jaxloss.sweep.plot: x={x!r} and y={y!r} must both be sampled "
+                "hyperparameters (a coloured scatter) or both grid axes (a heatmap)."
+            )
+        wanted = [self.grid.dim_of(x)] if y is None or sampled else [y, x]
         if sorted(kept) != sorted(wanted):
             raise ValueError(
-                f"jaxloss.sweep.plot: axes {kept} remain after averaging over {list(over)}; "
-                f"plot needs exactly {wanted} (add the others to over=)."
+                f"jaxloss.sweep.plot: dimensions {kept} remain after averaging over "
+                f"{list(over)}; plot needs exactly {wanted} (add the others to over=)."
             )
-        if kept != wanted:
-            mean = mean.T
         fig = Figure(figsize=(6, 4.5), dpi=120)
         ax = fig.subplots()
-        xs = self.grid.axes[x]
-        if y is None:
-            ax.plot(xs, mean, marker="o")
-            ax.set_ylabel(metric)
-            if np.all(xs > 0) and xs.max() / xs.min() > 50:
-                ax.set_xscale("log")
+        if sampled:
+            self._scatter(fig, ax, metric, mean, x, y)
         else:
-            image = ax.imshow(mean, origin="lower", aspect="auto", cmap="viridis")
-            ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
-            ys = self.grid.axes[y]
-            ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
-            ax.set_ylabel(y)
-            fig.colorbar(image, ax=ax, label=metric)
-            for (i, j), v in np.ndenumerate(mean):
-                ax.text(j, i, "div." if np.isnan(v) else f"{v:.3g}", ha="center", va="center",
-                        color="white", fontsize=8)  # fmt: skip
+            self._lines(fig, ax, metric, mean if kept == wanted else mean.T, x, y)
         ax.set_xlabel(x)
+        if (sampled or y is None) and self.grid.is_log(x):
+            ax.set_xscale("log")
         title = f"{metric}" + (f", mean over {', '.join(over)}" if over else "")
         ax.set_title(title)
         fig.tight_layout()
         if path:
             fig.savefig(path)
         return fig
+
+    def _scatter(self, fig: Any, ax: Any, metric: str, mean: np.ndarray, x: str,
+                 y: str | None) -> None:  # fmt: skip
+        columns = self.grid.columns(self.grid.dim_of(x))
+        finite = np.isfinite(mean)
+        if y is None:
+            ax.scatter(columns[x][finite], mean[finite], s=18)
+            ax.set_ylabel(metric)
+            return
+        points = ax.scatter(columns[x][finite], columns[y][finite], c=mean[finite], s=24,
+                            cmap="viridis")  # fmt: skip
+        ax.set_ylabel(y)
+        if self.grid.is_log(y):
+            ax.set_yscale("log")
+        fig.colorbar(points, ax=ax, label=metric)
+
+    def _lines(self, fig: Any, ax: Any, metric: str, mean: np.ndarray, x: str,
+               y: str | None) -> None:  # fmt: skip
+        xs = self.grid.columns(x)[x]
+        if y is None:
+            ax.plot(xs, mean, marker="o")
+            ax.set_ylabel(metric)
+            return
+        image = ax.imshow(mean, origin="lower", aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+        ys = self.grid.columns(y)[y]
+        ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+        ax.set_ylabel(y)
+        fig.colorbar(image, ax=ax, label=metric)
+        for (i, j), v in np.ndenumerate(mean):
+            ax.text(j, i, "div." if np.isnan(v) else f"{v:.3g}", ha="center", va="center",
+                    color="white", fontsize=8)  # fmt: skip

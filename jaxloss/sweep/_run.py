@@ -19,26 +19,14 @@ import chex
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import _contract
 from .._cache import WeakCache
-from . import _checkpoint
-from ._grid import Grid
+from . import _batched, _checkpoint
 from ._result import DIVERGED_AT, SweepResult
+from ._space import Space, check_space, check_takes, space_from_description
 
 PyTree = Any
-
-
-class _Program(NamedTuple):
-    """One chunk shape's compiled program, what its output looks like, and its fingerprint."""
-
-    compiled: Any
-    sharding: NamedSharding
-    leaf_shapes: list[jax.ShapeDtypeStruct]
-    treedef: Any
-    outputs: list[dict[str, Any]]
-    fingerprint: str | None
 
 
 class ShardReport(NamedTuple):
@@ -68,13 +56,6 @@ class ShardReport(NamedTuple):
 _PROGRAMS = WeakCache()
 
 
-def _device_list(devices: Sequence[jax.Device] | None) -> list[jax.Device]:
-    devices = list(jax.devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("jaxloss.sweep.run: devices is empty.")
-    return devices
-
-
 def _check_run_output(out: PyTree, diverged_key: str | None) -> None:
     """The contract on one run's output, stated with chex: arrays, and an int divergence step."""
     if not jax.tree.leaves(out):
@@ -92,64 +73,32 @@ def _check_run_output(out: PyTree, diverged_key: str | None) -> None:
     _contract.require(chex.assert_type, leaf, int, message=message)
 
 
-def _compile(
-    ref: Callable[[], Any],
-    dtypes: tuple[tuple[str, str], ...],
-    chunk: int,
-    devices: tuple[jax.Device, ...],
-    diverged_key: str | None,
-    with_fingerprint: bool,
-) -> _Program:
-    """``jit(shard_map(vmap(run_fn)))`` for one chunk shape, traced and compiled once.
-
-    ``run_fn`` is reached through ``ref`` so that the cached program does not keep it alive.
-    """
-    mesh = Mesh(np.array(devices), ("runs",))
-    sharding = NamedSharding(mesh, PartitionSpec("runs"))
-
-    def one_run(hp: dict[str, jax.Array]) -> PyTree:
-        out = ref()(**hp)
-        _check_run_output(out, diverged_key)
-        return out
-
-    example = {
-        name: jax.ShapeDtypeStruct((chunk,), np.dtype(dtype), sharding=sharding)
-        for name, dtype in dtypes
-    }
-    # Each device trains its own slice of the runs. Under a plain jit of the vmapped function
-    # the partitioner turns every vmapped while-loop predicate ("is any run still going?")
-    # into an all-reduce across the devices, inside the training loop; under shard_map the
-    # predicate is local and the program holds no collective at all. check_vma=False: the
-    # runs never communicate, and a user's loop may start its carry from constants (which
-    # shard_map's varying-axes check would refuse to mix with per-device values).
-    independent = jax.shard_map(
-        jax.vmap(one_run), mesh=mesh, in_specs=PartitionSpec("runs"),
-        out_specs=PartitionSpec("runs"), check_vma=False,
-    )  # fmt: skip
-    traced = jax.jit(independent, in_shardings=(sharding,), out_shardings=sharding).trace(example)
-    leaf_shapes, treedef = jax.tree.flatten(traced.out_info)
-    lowered = traced.lower()
-    fingerprint = None
-    if with_fingerprint:
-        fingerprint = _checkpoint.fingerprint(lowered.as_text(), traced.jaxpr.consts)
-    outputs = _checkpoint.describe_outputs(traced.out_info)
-    return _Program(lowered.compile(), sharding, leaf_shapes, treedef, outputs, fingerprint)
-
-
 def _program(
     run_fn: Callable[..., PyTree],
-    grid: Grid,
+    space: Space,
     chunk: int,
     devices: list[jax.Device],
     diverged_key: str | None,
     with_fingerprint: bool,
-) -> _Program:
-    """The cached program for this run function and chunk shape (held while ``run_fn`` lives)."""
-    dtypes = tuple((name, values.dtype.str) for name, values in grid.axes.items())
+) -> _batched.Program:
+    """The cached program for this run function and chunk shape (held while ``run_fn`` lives).
+
+    ``run_fn`` is reached through a weak reference, so the cached program does not keep it
+    alive.
+    """
+    dtypes = tuple((name, values.dtype.str) for name, values in space.points().items())
     key = (dtypes, chunk, tuple(devices), diverged_key, with_fingerprint)
 
-    def build(ref: weakref.ref[Any] | Callable[[], Any]) -> _Program:
-        return _compile(ref, dtypes, chunk, tuple(devices), diverged_key, with_fingerprint)
+    def build(ref: weakref.ref[Any] | Callable[[], Any]) -> _batched.Program:
+        def one_run(hp: dict[str, jax.Array]) -> PyTree:
+            fn = ref()
+            assert fn is not None  # the caller holds run_fn while its program runs
+            out = fn(**hp)
+            _check_run_output(out, diverged_key)
+            return out
+
+        example = {name: jax.ShapeDtypeStruct((), np.dtype(dtype)) for name, dtype in dtypes}
+        return _batched.compile_program(one_run, example, chunk, devices, with_fingerprint)
 
     return _PROGRAMS.get(run_fn, key, build)
 
@@ -167,28 +116,10 @@ def _chunk_bar(n_chunks: int, runs: int) -> Any:
     return tqdm(total=runs, unit="run", desc=f"sweep ({n_chunks} chunks)", dynamic_ncols=True)
 
 
-def _sharded(values: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """A global array of ``values`` laid out by ``sharding``; each process fills its own part."""
-    return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
-
-
-def _run_chunk(program: _Program, points: dict[str, np.ndarray], start: int, stop: int,
-               chunk: int) -> list[np.ndarray]:  # fmt: skip
-    """Computes runs ``start..stop`` as one padded chunk; returns every process's results."""
-    # Pad with copies of the chunk's first run: valid hyperparameters, results dropped.
-    index = np.arange(start, start + chunk)
-    index = np.where(index < stop, index, start)
-    inputs = {k: _sharded(v[index], program.sharding) for k, v in points.items()}
-    out = program.compiled(inputs)
-    if jax.process_count() > 1:
-        out = multihost_utils.process_allgather(out, tiled=True)
-    return [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(out))]
-
-
 @overload
 def run(
     run_fn: Callable[..., PyTree],
-    grid: Grid,
+    grid: Space,
     *,
     chunk_size: int | None = ...,
     devices: Sequence[jax.Device] | None = ...,
@@ -202,7 +133,7 @@ def run(
 @overload
 def run(
     run_fn: Callable[..., PyTree],
-    grid: Grid,
+    grid: Space,
     *,
     chunk_size: int | None = ...,
     devices: Sequence[jax.Device] | None = ...,
@@ -215,7 +146,7 @@ def run(
 
 def run(
     run_fn: Callable[..., PyTree],
-    grid: Grid,
+    grid: Space,
     *,
     chunk_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
@@ -284,15 +215,15 @@ def run(
       >>> result["error"].shape, result.best("error", over=("delta",))["config"]
       ((2, 2), {'learning_rate': 1.0})
     """
-    if not isinstance(grid, Grid):
-        raise TypeError(f"jaxloss.sweep.run: grid must be a sweep.Grid; got {type(grid)}.")
-    devices = _device_list(devices)
+    check_space(grid, "run")
+    check_takes(run_fn, grid.names, "run", "run_fn")
+    devices = _batched.device_list(devices, "run")
     if chunk_size is not None and (isinstance(chunk_size, bool) or chunk_size < 1):
         raise ValueError(f"jaxloss.sweep.run: chunk_size must be >= 1; got {chunk_size!r}.")
     directory = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
     if shard is not None:
         _check_shard(shard, directory)
-    chunk = math.ceil((chunk_size or grid.size) / len(devices)) * len(devices)
+    chunk = _batched.batch_size(chunk_size, grid.size, len(devices))
     n_chunks = math.ceil(grid.size / chunk)
     program = _program(run_fn, grid, chunk, devices, diverged_key, directory is not None)
 
@@ -311,22 +242,22 @@ def run(
     computed = loaded = 0
     runs = sum(stop - start for start, stop in (_bounds(c, chunk, grid.size) for c in mine))
     bar = _chunk_bar(len(mine), runs) if progress else None
-    expected = [(tuple(s.shape), np.dtype(s.dtype)) for s in program.leaf_shapes]
+    per_run = [(tuple(s.shape[1:]), np.dtype(s.dtype)) for s in program.leaf_shapes]
     for done, c in enumerate(mine, start=1):
         start, stop = _bounds(c, chunk, grid.size)
         if directory is not None and c in finished:
             # A shard only fills the folder: what is there already need not be read.
             leaves = [] if shard is not None else _checkpoint.load_chunk(
-                _checkpoint.chunk_path(directory, c), expected
+                _checkpoint.chunk_path(directory, c), stop - start, per_run
             )  # fmt: skip
             loaded += 1
         else:
-            leaves = _run_chunk(program, points, start, stop, chunk)
+            leaves = _batched.call(program, points, np.arange(start, stop), chunk)
             if directory is not None and jax.process_index() == 0:
                 _checkpoint.save_chunk(_checkpoint.chunk_path(directory, c), leaves)
             computed += 1
         if shard is None:  # a shard's results live in the folder, not in memory
-            chunks.append([leaf[: stop - start] for leaf in leaves])
+            chunks.append(leaves)
         if bar is not None:
             bar.update(stop - start)
         elif progress:
@@ -363,7 +294,7 @@ def _check_shard(shard: object, directory: pathlib.Path | None) -> None:
         )
 
 
-def _manifest(grid: Grid, chunk: int, program: _Program, diverged_key: str | None) -> dict:
+def _manifest(grid: Space, chunk: int, program: _batched.Program, diverged_key: str | None) -> dict:
     from .. import __version__
 
     return {
@@ -380,7 +311,7 @@ def _manifest(grid: Grid, chunk: int, program: _Program, diverged_key: str | Non
 
 def _assemble(
     chunks: list[list[np.ndarray]],
-    grid: Grid,
+    grid: Space,
     leaf_shapes: list[tuple[int, ...]],
     unflatten: Callable[[list[np.ndarray]], PyTree],
 ) -> PyTree:
@@ -430,7 +361,7 @@ def load(checkpoint_dir: str | os.PathLike) -> SweepResult:
     """
     directory = pathlib.Path(checkpoint_dir)
     manifest = _checkpoint.read_manifest(directory)
-    grid = Grid(**manifest["grid"])
+    grid = space_from_description(manifest["grid"])
     chunk = int(manifest["chunk_size"])
     n_chunks = math.ceil(grid.size / chunk)
     missing = sorted(set(range(n_chunks)) - _checkpoint.finished_chunks(directory, n_chunks))
@@ -441,12 +372,13 @@ def load(checkpoint_dir: str | os.PathLike) -> SweepResult:
             "this checkpoint_dir) first."
         )
     outputs = manifest["outputs"]
-    expected = [((chunk, *o["shape"]), np.dtype(o["dtype"])) for o in outputs]
+    per_run = [(tuple(o["shape"]), np.dtype(o["dtype"])) for o in outputs]
     chunks = []
     for c in range(n_chunks):
         start, stop = _bounds(c, chunk, grid.size)
-        leaves = _checkpoint.load_chunk(_checkpoint.chunk_path(directory, c), expected)
-        chunks.append([leaf[: stop - start] for leaf in leaves])
+        chunks.append(
+            _checkpoint.load_chunk(_checkpoint.chunk_path(directory, c), stop - start, per_run)
+        )
     shapes = [tuple(o["shape"]) for o in outputs]
     values = _assemble(chunks, grid, shapes, lambda stacked: _checkpoint.rebuild(outputs, stacked))
     return SweepResult(grid, values, 0, n_chunks, diverged_key=manifest["diverged_key"])
