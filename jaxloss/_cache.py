@@ -28,14 +28,15 @@ class WeakCache:
 
     def get(
         self,
-        owner: Callable[..., Any],
+        owner: object,
         key: Hashable,
         build: Callable[[weakref.ref[Any] | Callable[[], Any]], Value],
     ) -> Value:
         """The value cached for ``(owner, key)``, built by ``build(ref)`` on a miss.
 
         Args:
-          owner: the user function whose lifetime bounds the entry.
+          owner: the user function (or object of functions, e.g. a ``sweep.Trainer``) whose
+            lifetime bounds the entry.
           key: everything else that determines the value.
           build: makes the value from ``ref``, a zero-argument callable returning ``owner``
             (a weak reference where ``owner`` supports one).

@@ -10,6 +10,10 @@ assembles it; ``SweepResult`` ranks, tabulates, exports and plots the outcome.
 """
 
 from ._grid import Grid as Grid
+from ._halving import HalvingResult as HalvingResult
+from ._halving import Rung as Rung
+from ._halving import halving as halving
+from ._halving import schedule as schedule
 from ._result import SweepResult as SweepResult
 from ._run import ShardReport as ShardReport
 from ._run import load as load
@@ -22,19 +26,25 @@ from ._space import Random as Random
 from ._space import Sobol as Sobol
 from ._space import Space as Space
 from ._space import Uniform as Uniform
+from ._trainer import Trainer as Trainer
 
 __all__ = [
     "Choice",
     "Distribution",
     "Grid",
+    "HalvingResult",
     "IntUniform",
     "LogUniform",
     "Random",
+    "Rung",
     "ShardReport",
     "Sobol",
     "Space",
     "SweepResult",
+    "Trainer",
     "Uniform",
+    "halving",
     "load",
     "run",
+    "schedule",
 ]

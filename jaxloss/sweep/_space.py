@@ -662,13 +662,16 @@ def check_space(space: object, owner: str) -> Space:
     return space
 
 
-def check_takes(fn: Callable[..., Any], names: Iterable[str], owner: str, what: str) -> None:
+def check_takes(
+    fn: Callable[..., Any], names: Iterable[str], owner: str, what: str, skip: int = 0
+) -> None:
     """Refuses hyperparameters that ``fn`` does not take, and parameters it needs but lacks.
 
+    The first ``skip`` parameters (a state, a step count) are the caller's, not the space's.
     Functions whose signature cannot be read (some builtins) or that take ``**kwargs`` pass.
     """
     try:
-        parameters = inspect.signature(fn).parameters.values()
+        parameters = list(inspect.signature(fn).parameters.values())[skip:]
     except (TypeError, ValueError):
         return
     names = list(names)
