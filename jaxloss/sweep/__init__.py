@@ -14,6 +14,10 @@ from ._halving import HalvingResult as HalvingResult
 from ._halving import Rung as Rung
 from ._halving import halving as halving
 from ._halving import schedule as schedule
+from ._pbt import PBTResult as PBTResult
+from ._pbt import exploit as exploit
+from ._pbt import explore as explore
+from ._pbt import pbt as pbt
 from ._result import SweepResult as SweepResult
 from ._run import ShardReport as ShardReport
 from ._run import load as load
@@ -35,6 +39,7 @@ __all__ = [
     "HalvingResult",
     "IntUniform",
     "LogUniform",
+    "PBTResult",
     "Random",
     "Rung",
     "ShardReport",
@@ -43,8 +48,11 @@ __all__ = [
     "SweepResult",
     "Trainer",
     "Uniform",
+    "exploit",
+    "explore",
     "halving",
     "load",
+    "pbt",
     "run",
     "schedule",
 ]

@@ -80,3 +80,9 @@ def load(
             f"are {expected}; the folder was changed by hand. Use a new checkpoint_dir."
         )
     return arrays, jax.tree.unflatten(treedef, stored)
+
+
+def read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
+    """The arrays of a stage file other than its state."""
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files if not k.startswith("state/")}

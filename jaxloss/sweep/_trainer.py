@@ -112,7 +112,7 @@ def _metrics(out: object, metric: str, owner: str) -> dict[str, jax.Array]:
     return values
 
 
-def _first(trainer: Trainer, steps: int, metric: str, owner: str) -> Callable[..., PyTree]:
+def first_stage(trainer: Trainer, steps: int, metric: str, owner: str) -> Callable[..., PyTree]:
     """One run's first stage: ``init``, ``advance(steps)``, ``evaluate``."""
 
     def stage(hp: dict[str, jax.Array]) -> PyTree:
@@ -122,7 +122,7 @@ def _first(trainer: Trainer, steps: int, metric: str, owner: str) -> Callable[..
     return stage
 
 
-def _next(trainer: Trainer, steps: int, metric: str, owner: str) -> Callable[..., PyTree]:
+def next_stage(trainer: Trainer, steps: int, metric: str, owner: str) -> Callable[..., PyTree]:
     """One run's later stage: ``advance(steps)`` from a given state, then ``evaluate``."""
 
     def stage(inputs: dict[str, PyTree]) -> PyTree:
@@ -141,8 +141,24 @@ def example_hp(space: Space) -> dict[str, jax.ShapeDtypeStruct]:
 def state_shape(trainer: Trainer, space: Space, metric: str, owner: str) -> PyTree:
     """The shape of one run's state, and a check of the whole protocol, without computing."""
     hp = example_hp(space)
-    out = jax.eval_shape(_first(trainer, 1, metric, owner), hp)
+    out = jax.eval_shape(first_stage(trainer, 1, metric, owner), hp)
     return out["state"]
+
+
+def held_weakly(ref: weakref.ref[Any] | Callable[[], Any]) -> Trainer:
+    """A Trainer that reaches the user's trainer through ``ref`` when traced, so that a cached
+    program does not keep it (and what it captures) alive."""
+
+    def user() -> Trainer:
+        trainer = ref()
+        assert trainer is not None  # the caller holds the trainer while its program is traced
+        return trainer
+
+    return Trainer(
+        init=lambda **h: user().init(**h),
+        advance=lambda s, n, **h: user().advance(s, n, **h),
+        evaluate=lambda s, **h: user().evaluate(s, **h),
+    )
 
 
 def stage_program(
@@ -163,22 +179,15 @@ def stage_program(
     key = ("stage", dtypes, steps, first, batch, tuple(devices), metric, with_fingerprint)
 
     def build(ref: weakref.ref[Any] | Callable[[], Any]) -> _batched.Program:
-        held = ref()
-        assert held is not None  # the caller holds the trainer while building
-        # The stage functions reach the trainer's functions through ``ref`` at trace time.
-        proxy = Trainer(
-            init=lambda **h: ref().init(**h),  # type: ignore[union-attr]
-            advance=lambda s, n, **h: ref().advance(s, n, **h),  # type: ignore[union-attr]
-            evaluate=lambda s, **h: ref().evaluate(s, **h),  # type: ignore[union-attr]
-        )
+        proxy = held_weakly(ref)
         if first:
             return _batched.compile_program(
-                _first(proxy, steps, metric, owner), hp, batch, devices, with_fingerprint
+                first_stage(proxy, steps, metric, owner), hp, batch, devices, with_fingerprint
             )
         state = state_shape(proxy, space, metric, owner)
         example = {"state": state, "hp": hp}
         return _batched.compile_program(
-            _next(proxy, steps, metric, owner), example, batch, devices, with_fingerprint
+            next_stage(proxy, steps, metric, owner), example, batch, devices, with_fingerprint
         )
 
     return _PROGRAMS.get(trainer, key, build)
