@@ -281,3 +281,24 @@ def test_a_space_axis_the_trainer_does_not_take_is_refused():
         sweep.halving(TRAINER, space, metric="mse", min_steps=4, max_steps=36)
     with pytest.raises(TypeError, match=r"trainer must be a sweep.Trainer"):
         sweep.halving(lambda **h: {}, space, metric="mse", min_steps=4, max_steps=36)
+
+
+def test_hyperband_brackets_follow_li_et_al_and_each_is_a_halving_run():
+    space = sweep.Random(1, [0], sample_seed=5, learning_rate=sweep.LogUniform(1e-3, 0.5),
+                         delta=sweep.Uniform(0.3, 3.0))  # fmt: skip
+    result = sweep.hyperband(TRAINER, space, metric="mse", min_steps=4, max_steps=36, eta=3)
+    s_max = 2  # log_3(36 / 4)
+    assert len(result.brackets) == s_max + 1
+    for bracket, s in zip(result.brackets, range(s_max, -1, -1), strict=True):
+        n = int(np.ceil((s_max + 1) * 3.0**s / (s + 1)))
+        assert bracket.schedule[0] == (n, 36 // 3**s)
+        assert bracket.space == space.resampled(n, 5 + s)
+        expected = sweep.halving(TRAINER, space.resampled(n, 5 + s), metric="mse",
+                                 min_steps=36 // 3**s, max_steps=36, eta=3)  # fmt: skip
+        assert bracket.best == expected.best
+    scores = [b.best["score"] for b in result.brackets]
+    assert result.best["score"] == min(scores) and result.best["steps"] == 36
+    assert result.member_steps == sum(b.member_steps for b in result.brackets)
+    with pytest.raises(TypeError, match=r"hyperband: the space must be a sweep.Random"):
+        sweep.hyperband(TRAINER, sweep.Grid(learning_rate=[0.1], delta=[1.0], seed=[0]),
+                        metric="mse", min_steps=4, max_steps=36)  # fmt: skip

@@ -11,8 +11,10 @@ assembles it; ``SweepResult`` ranks, tabulates, exports and plots the outcome.
 
 from ._grid import Grid as Grid
 from ._halving import HalvingResult as HalvingResult
+from ._halving import HyperbandResult as HyperbandResult
 from ._halving import Rung as Rung
 from ._halving import halving as halving
+from ._halving import hyperband as hyperband
 from ._halving import schedule as schedule
 from ._pbt import PBTResult as PBTResult
 from ._pbt import exploit as exploit
@@ -37,6 +39,7 @@ __all__ = [
     "Distribution",
     "Grid",
     "HalvingResult",
+    "HyperbandResult",
     "IntUniform",
     "LogUniform",
     "PBTResult",
@@ -51,6 +54,7 @@ __all__ = [
     "exploit",
     "explore",
     "halving",
+    "hyperband",
     "load",
     "pbt",
     "run",

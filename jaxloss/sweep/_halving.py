@@ -25,7 +25,7 @@ from jax.experimental import multihost_utils
 
 from .._io import atomic_write
 from . import _batched, _stages
-from ._space import Space
+from ._space import Random, Space
 from ._trainer import Trainer, check_trainer, stage_program, state_shape
 
 PyTree = Any
@@ -55,6 +55,11 @@ def schedule(
 
     Returns:
       A list of ``(candidates, total steps)``, one per rung.
+
+    Example:
+      >>> from jaxloss import sweep
+      >>> sweep.schedule(27, 10, 270, 3)
+      [(27, 10), (9, 30), (3, 90), (1, 270)]
     """
     rungs_by_candidates = 1 + _floor_log(n_candidates, eta)
     rungs_by_budget = 1 + _floor_log(max_steps // min_steps, eta)
@@ -105,7 +110,23 @@ class Rung(NamedTuple):
     kept: np.ndarray
 
     def scores(self, metric: str, runs: np.ndarray) -> np.ndarray:
-        """``metric`` of the given runs (which this rung trained)."""
+        """``metric`` of the given runs (which this rung trained).
+
+        Args:
+          metric: a key of ``metrics``.
+          runs: flat run indices, each in :attr:`runs`.
+
+        Returns:
+          Their values, in the order given.
+
+        Example:
+          >>> import numpy as np
+          >>> from jaxloss import sweep
+          >>> rung = sweep.Rung(5, np.array([2, 7]), np.array([2, 7]),
+          ...                   {"mse": np.array([0.5, 0.25])}, np.array([7]))
+          >>> rung.scores("mse", np.array([7])).tolist()
+          [0.25]
+        """
         return self.metrics[metric][np.searchsorted(self.runs, runs)]
 
 
@@ -487,3 +508,101 @@ def _manifest(space: Space, metric: str, mode: str, eta: float, plan: list[tuple
         "audited": audited.tolist(),
         "programs": [p.fingerprint for p in programs],
     }
+
+
+class HyperbandResult:
+    """What :func:`hyperband` returns: one :class:`HalvingResult` per bracket and the winner.
+
+    Attributes:
+      brackets: the successive-halving runs, most aggressive first (bracket ``s`` starts
+        ``n_s`` fresh samples at ``max_steps / η^s`` steps).
+      best: ``{"bracket", "config", "score", "steps"}``: the best final run over the
+        brackets.
+      member_steps: the steps of all runs of all brackets together.
+
+    Example:
+      >>> from jaxloss import sweep
+      >>> trainer = sweep.Trainer(lambda lr: 0.0 * lr,
+      ...                         lambda w, n, lr: w + n * lr * (1.0 - w) / 100,
+      ...                         lambda w, lr: {"gap": abs(1.0 - w)})
+      >>> space = sweep.Random(1, lr=sweep.LogUniform(1e-2, 1.0))
+      >>> result = sweep.hyperband(trainer, space, metric="gap", min_steps=10, max_steps=90)
+      >>> [b.schedule for b in result.brackets]
+      [[(9, 10), (3, 30), (1, 90)], [(5, 30), (2, 90)], [(3, 90)]]
+    """
+
+    def __init__(self, brackets: list[HalvingResult], mode: str) -> None:
+        self.brackets = brackets
+        scores = np.array([b.best["score"] for b in brackets])
+        order = _ranked(scores, mode)
+        winner = int(order[0])
+        self.best = {"bracket": winner, **{k: brackets[winner].best[k]
+                                            for k in ("config", "score", "steps")}}  # fmt: skip
+        self.member_steps = sum(b.member_steps for b in brackets)
+
+
+def hyperband(
+    trainer: Trainer,
+    space: Random,
+    *,
+    metric: str,
+    min_steps: int,
+    max_steps: int,
+    eta: float = 3,
+    mode: str = "min",
+    devices: Sequence[jax.Device] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> HyperbandResult:
+    """Hyperband (Li et al., 2018): successive halving in brackets from bold to cautious.
+
+    With ``s_max = ⌊log_η(max_steps / min_steps)⌋``, bracket ``s = s_max, ..., 0`` draws
+    ``n_s = ⌈(s_max + 1) η^s / (s + 1)⌉`` fresh configurations from ``space``
+    (``space.resampled(n_s, space.sample_seed + s)``, list axes crossed as before) and runs
+    :func:`halving` on them from ``⌊max_steps / η^s⌋`` steps: the first bracket prunes
+    hardest from the shortest runs, the last trains a few configurations to the maximum
+    without pruning, hedging against early scores that cannot be trusted.
+
+    Args:
+      trainer: the run protocol (:class:`Trainer`).
+      space: a :class:`Random` or :class:`Sobol` to sample each bracket from (its ``n``
+        is replaced by each bracket's ``n_s``).
+      metric: the key of ``trainer.evaluate``'s dict to rank by.
+      min_steps: the smallest first-rung budget.
+      max_steps: the largest budget.
+      eta: the halving factor (``>= 2``).
+      mode: ``"min"`` or ``"max"``.
+      devices: the devices; ``None`` for ``jax.devices()``.
+      checkpoint_dir: if given, bracket ``s`` is checkpointed in ``bracket-s`` below it.
+      progress: print one line per rung.
+
+    Returns:
+      A :class:`HyperbandResult`.
+
+    Example:
+      >>> from jaxloss import sweep
+      >>> trainer = sweep.Trainer(lambda lr: 0.0 * lr,
+      ...                         lambda w, n, lr: w + n * lr * (1.0 - w) / 100,
+      ...                         lambda w, lr: {"gap": abs(1.0 - w)})
+      >>> space = sweep.Sobol(1, lr=sweep.LogUniform(1e-2, 1.0))
+      >>> result = sweep.hyperband(trainer, space, metric="gap", min_steps=10, max_steps=90)
+      >>> result.best["steps"], result.member_steps
+      (90, 750)
+    """
+    if not isinstance(space, Random):
+        raise TypeError(
+            "jaxloss.sweep.hyperband: the space must be a sweep.Random or sweep.Sobol (each "
+            f"bracket draws its own configurations); got {type(space).__name__}."
+        )
+    _check_settings(space, metric, min_steps, max_steps, eta, mode, 0)
+    s_max = _floor_log(max_steps // min_steps, eta)
+    brackets = []
+    for s in range(s_max, -1, -1):
+        n = math.ceil((s_max + 1) * eta**s / (s + 1))
+        folder = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir) / f"bracket-{s}"
+        brackets.append(halving(
+            trainer, space.resampled(n, space.sample_seed + s), metric=metric,
+            min_steps=int(max_steps / eta**s), max_steps=max_steps, eta=eta, mode=mode,
+            devices=devices, checkpoint_dir=folder, progress=progress,
+        ))  # fmt: skip
+    return HyperbandResult(brackets, mode)

@@ -59,6 +59,14 @@ def exploit(
     Returns:
       ``(sources, exploited)``: per member, the member to copy (itself when kept) and
       whether it copies.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss import sweep
+      >>> scores = jnp.array([0.1, 0.9, 0.5, 0.3])
+      >>> sources, exploited = sweep.exploit(jax.random.key(0), scores, 4, 0.25, "min")
+      >>> sources.tolist(), exploited.tolist()
+      ([0, 0, 2, 3], [False, True, False, False])
     """
     size = scores.shape[0]
     ranked = scores if mode == "min" else -scores
@@ -101,6 +109,15 @@ def explore(
 
     Returns:
       The new values.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss import sweep
+      >>> values = jnp.array([0.1, 0.1], jnp.float32)
+      >>> new = sweep.explore(jax.random.key(0), values, jnp.array([False, True]),
+      ...                     sweep.LogUniform(1e-3, 1.0), 0.0, (0.8, 1.25))
+      >>> [round(float(v), 3) for v in new]
+      [0.1, 0.125]
     """
     k_resample, k_direction, k_unit = jax.random.split(key, 3)
     size = values.shape[0]

@@ -566,6 +566,29 @@ class Random(Space):
     def _unit(n: int, d: int, seed: int) -> np.ndarray:
         return _unit_random(n, d, seed)
 
+    def resampled(self, n: int, sample_seed: int) -> Random:
+        """The same axes with ``n`` fresh samples drawn with ``sample_seed``.
+
+        Args:
+          n: the number of sampled configurations.
+          sample_seed: the sampling seed.
+
+        Returns:
+          A space of the same type (Random or Sobol).
+
+        Example:
+          >>> from jaxloss import sweep
+          >>> space = sweep.Random(4, range(2), lr=sweep.LogUniform(1e-3, 1.0))
+          >>> space.resampled(8, 1).shape
+          (8, 2)
+        """
+        lists = dict(self.lists)
+        seed_axis = lists.pop("seed", None)
+        axes: dict[str, Any] = {**self.distributions, **lists}
+        if seed_axis is None:
+            return type(self)(n, sample_seed, **axes)
+        return type(self)(n, seed_axis.tolist(), sample_seed=sample_seed, **axes)
+
     def is_log(self, name: str) -> bool:
         dist = self.distributions.get(name)
         return dist.log if dist is not None else super().is_log(name)
