@@ -139,9 +139,7 @@ def parse_loss_args(loss: str, items: Sequence[str]) -> tuple[dict[str, Any], li
 
 
 def parse_grid(items: Sequence[str], loss: str) -> dict[str, list[float]]:
-    sweepable = ["learning_rate"] + [
-        k for k, p in loss_hyperparameters(loss).items() if not isinstance(p.default, bool)
-    ]
+    sweepable = _sweepable(loss)
     grid: dict[str, list[float]] = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -153,6 +151,56 @@ def parse_grid(items: Sequence[str], loss: str) -> dict[str, list[float]]:
             raise UsageError(f"--grid {key!r} is given twice")
         grid[key] = [parse_value(f"--grid {key}", v, 0.0) for v in text.split(",")]
     return grid
+
+
+def _sweepable(loss: str) -> list[str]:
+    return ["learning_rate"] + [
+        k for k, p in loss_hyperparameters(loss).items() if not isinstance(p.default, bool)
+    ]
+
+
+_SPACE_KINDS = ("uniform", "loguniform", "int", "choice")
+
+
+def parse_space(items: Sequence[str], loss: str) -> dict[str, Any]:
+    """``--space NAME=KIND:...`` items as sweep distributions (UsageError naming the item)."""
+    from . import sweep
+
+    sweepable = _sweepable(loss)
+    space: dict[str, Any] = {}
+    for item in items:
+        key, sep, spec = item.partition("=")
+        kind, _, bounds = spec.partition(":")
+        if not sep or kind not in _SPACE_KINDS or not bounds:
+            raise UsageError(
+                f"--space {item!r}: expected NAME=KIND:..., KIND one of uniform:LOW:HIGH, "
+                "loguniform:LOW:HIGH, int:LOW:HIGH or choice:V1,V2,...; e.g. "
+                "learning_rate=loguniform:1e-4:1"
+            )
+        if key not in sweepable:
+            raise UsageError(f"--space {key!r}: with --loss {loss} the axes are {sweepable}")
+        if key in space:
+            raise UsageError(f"--space {key!r} is given twice")
+        try:
+            if kind == "choice":
+                values = [parse_value(f"--space {key}", v, 0.0) for v in bounds.split(",")]
+                space[key] = sweep.Choice(values)
+                continue
+            parts = bounds.split(":")
+            if len(parts) != 2:
+                raise UsageError(f"--space {item!r}: {kind} takes LOW:HIGH")
+            if kind == "int":
+                low, high = (int(float(parse_value(f"--space {key}", v, 0.0))) for v in parts)
+                space[key] = sweep.IntUniform(low, high)
+                continue
+            low, high = (parse_value(f"--space {key}", v, 0.0) for v in parts)
+            if key == "learning_rate" and low <= 0:
+                raise UsageError(f"--space {item!r}: a learning rate must be > 0")
+            space[key] = (sweep.Uniform if kind == "uniform" else sweep.LogUniform)(low, high)
+        except (ValueError, TypeError) as err:
+            reason = str(err).partition(": ")[2] or str(err)
+            raise UsageError(f"--space {item!r}: {reason}") from None
+    return space
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,7 +541,9 @@ _MAXIMISED = ("r2",)
 # and for `jaxloss collect` to rebuild the same problem.
 _RECORDED = ("data", "target", "features", "model", "hidden", "loss", "loss_arg", "optimizer",
              "learning_rate", "steps", "batch_size", "seed", "test_fraction",
-             "validation_fraction", "grid", "seeds", "metric")  # fmt: skip
+             "validation_fraction", "grid", "seeds", "metric", "search", "trials", "space",
+             "scheduler", "eta", "min_steps", "audit", "interval", "fraction",
+             "resample_probability")  # fmt: skip
 _CLI_RECORD = "jaxloss-cli.json"
 
 
@@ -518,22 +568,45 @@ class SweepSetup:
         self.args = args
         self.problem = problem = Problem(args)
         axes = parse_grid(args.grid, args.loss)
+        distributions = parse_space(args.space, args.loss)
         if args.seeds < 1:
             raise UsageError(f"--seeds {args.seeds}: must be >= 1")
-        missing = [k for k in problem.required if k not in problem.loss_args and k not in axes]
+        if args.search == "grid" and distributions:
+            raise UsageError("--space draws samples: use it with --search random or sobol")
+        if args.search != "grid":
+            if not distributions:
+                raise UsageError(
+                    f"--search {args.search} samples from --space NAME=KIND:..., e.g. "
+                    "--space learning_rate=loguniform:1e-4:1"
+                )
+            if args.trials < 1:
+                raise UsageError(f"--trials {args.trials}: must be >= 1")
+        both = sorted(set(axes) & set(distributions))
+        if both:
+            raise UsageError(f"--grid {both[0]!r} is also given by --space; give it once")
+        swept = {**axes, **distributions}
+        missing = [k for k in problem.required if k not in problem.loss_args and k not in swept]
         if missing:
             raise UsageError(
-                f"--loss {args.loss} needs --loss-arg or --grid for: {', '.join(missing)}"
+                f"--loss {args.loss} needs --loss-arg, --grid or --space for: " + ", ".join(missing)
             )
-        clash = sorted(set(axes) & set(problem.loss_args))
+        clash = sorted(set(swept) & set(problem.loss_args))
         if clash:
-            raise UsageError(f"--grid {clash[0]!r} is also fixed by --loss-arg; give it once")
-        self.metric = _ranking_metric(args, axes)
+            option = "--grid" if clash[0] in axes else "--space"
+            raise UsageError(f"{option} {clash[0]!r} is also fixed by --loss-arg; give it once")
+        self.metric = _ranking_metric(args, swept)
         self.mode = "max" if self.metric in _MAXIMISED else "min"
-        axes.setdefault("learning_rate", [args.learning_rate])
+        if "learning_rate" not in swept:
+            axes["learning_rate"] = [args.learning_rate]
         from . import sweep
 
-        self.grid = sweep.Grid(**axes, seed=list(range(args.seeds)))
+        seeds = list(range(args.seeds))
+        if args.search == "grid":
+            self.grid: sweep.Space = sweep.Grid(**axes, seed=seeds)
+        else:
+            sampler = sweep.Random if args.search == "random" else sweep.Sobol
+            self.grid = sampler(args.trials, seeds, sample_seed=args.seed, **distributions,
+                                **axes)  # fmt: skip
 
     def run_fn(self, learning_rate, seed, **hyper):
         """One run: validation metrics (for ranking) and test metrics and predictions."""
@@ -555,6 +628,46 @@ class SweepSetup:
             "diverged_at": result.diverged_at,
             "test_predictions": test,
         }  # fmt: skip
+
+    def trainer(self) -> Any:
+        """The run as a ``sweep.Trainer`` for halving and PBT: it evaluates the validation
+        metrics (to rank) and the test metrics (to report the chosen run) after each stage."""
+        import jax
+        import jax.numpy as jnp
+
+        from . import sweep, train
+
+        problem = self.problem
+
+        def init(learning_rate, seed, **hyper):
+            params = problem.init(jax.random.key(seed))
+            return train.TrainState.create(params, problem.optimizer(learning_rate))
+
+        def advance(state, num_steps, learning_rate, seed, **hyper):
+            hyper = {**problem.loss_args, **hyper}
+            key = jax.random.fold_in(jax.random.key(seed), 1)
+            return train.fit(
+                problem.objective(hyper), state, problem.optimizer(learning_rate),
+                problem.train, num_steps=num_steps, batch_size=problem.batch_size, key=key,
+                log_every=num_steps, progress=False,
+            ).state  # fmt: skip
+
+        def evaluate(state, learning_rate, seed, **hyper):
+            hyper = {**problem.loss_args, **hyper}
+            x_validation, y_validation = (jnp.asarray(a) for a in problem.validation)
+            validation = problem.predict_original_units(state.params, x_validation)
+            test = problem.predict_original_units(state.params, jnp.asarray(problem.test[0]))
+            own_loss = problem.objective(hyper)(state.params, (x_validation, y_validation))
+            return {
+                "validation_loss": own_loss,
+                **{f"validation_{k}": v for k, v in
+                   held_out_metrics(validation, problem.y_validation).items()},
+                **{f"test_{k}": v for k, v in held_out_metrics(test, problem.y_test).items()},
+            }  # fmt: skip
+
+        if not hasattr(self, "_trainer"):
+            self._trainer = sweep.Trainer(init, advance, evaluate)
+        return self._trainer
 
     def record(self) -> dict[str, Any]:
         """The configuration that determines the sweep's results, as JSON-ready values."""
@@ -601,6 +714,7 @@ def command_sweep(args: argparse.Namespace) -> dict | None:
     shard = _parse_shard(args.shard)
     if shard is not None and args.checkpoint_dir is None:
         raise UsageError("--shard needs --checkpoint-dir, the folder every shard writes into")
+    _check_scheduler(setup, shard)
     devices = _devices(args.devices)
     writer = jax.process_index() == 0
     output = None if shard is not None or not writer else Output(args.out)
@@ -612,6 +726,10 @@ def command_sweep(args: argparse.Namespace) -> dict | None:
 
     from . import sweep
 
+    if args.scheduler == "halving":
+        return _halving(setup, devices, checkpoint, output)
+    if args.scheduler == "pbt":
+        return _pbt(setup, devices, checkpoint, output)
     kwargs = dict(chunk_size=args.chunk_size, devices=devices, checkpoint_dir=checkpoint,
                   progress=_progress(args))  # fmt: skip
     if shard is not None:
@@ -630,6 +748,251 @@ def command_sweep(args: argparse.Namespace) -> dict | None:
         notes.append(f"resumed: {result.chunks_loaded} chunk(s) loaded from {checkpoint}, "
                      f"{result.chunks_computed} computed")  # fmt: skip
     return _sweep_report("sweep", setup, result, output, notes)
+
+
+def _check_scheduler(setup: SweepSetup, shard: tuple[int, int] | None) -> None:
+    """Settings of --scheduler halving|pbt, refused (exit 2) before any compute."""
+    args = setup.args
+    for flag, value, scheduler in (("--min-steps", args.min_steps, "halving"),
+                                   ("--audit", args.audit, "halving"),
+                                   ("--interval", args.interval, "pbt")):  # fmt: skip
+        if value is not None and args.scheduler != scheduler:
+            raise UsageError(f"{flag} goes with --scheduler {scheduler}")
+    if args.scheduler == "none":
+        return
+    if shard is not None:
+        raise UsageError(
+            f"--shard: --scheduler {args.scheduler} needs every run's scores between stages; "
+            "run it in one process or with --distributed"
+        )
+    runs = setup.grid.size
+    if args.scheduler == "halving":
+        if not args.eta >= 2:
+            raise UsageError(f"--eta {args.eta:g}: must be >= 2")
+        if args.min_steps is None:
+            args.min_steps = max(1, int(args.steps / args.eta**2))
+        if not 1 <= args.min_steps <= args.steps:
+            raise UsageError(
+                f"--min-steps {args.min_steps}: the first rung must fit --steps {args.steps} "
+                "(1 <= min-steps <= steps)"
+            )
+        if args.audit is None:
+            args.audit = min(8, runs)
+        if not 0 <= args.audit <= runs:
+            raise UsageError(f"--audit {args.audit}: must be in [0, {runs}] (the runs)")
+        return
+    if args.search == "grid":
+        raise UsageError(
+            "--scheduler pbt resamples hyperparameters from distributions: use --search "
+            "random or sobol with --space"
+        )
+    if args.interval is None:
+        args.interval = max(1, args.steps // 10)
+    if not 1 <= args.interval <= args.steps:
+        raise UsageError(f"--interval {args.interval}: must be in [1, --steps {args.steps}]")
+    if not 0 < args.fraction <= 0.5:
+        raise UsageError(f"--fraction {args.fraction:g}: must be in (0, 0.5]")
+    if not 0 <= args.resample_probability <= 1:
+        raise UsageError(f"--resample-probability {args.resample_probability:g}: must be in [0, 1]")
+    if runs < 2:
+        raise UsageError("--scheduler pbt: the population (trials × seeds) needs >= 2 runs")
+
+
+def _space_text(space: Any) -> str:
+    """``'8 random samples × 4 seeds'`` or ``'3 × 4 (learning_rate, seed)'``."""
+    if space.dims[0] == "trial":
+        kind = "Sobol" if space.describe()["kind"] == "sobol" else "random"
+        rest = "".join(f" × {n} {d}s" for d, n in zip(space.dims[1:], space.shape[1:], strict=True))
+        sampled = ", ".join(space.columns("trial"))
+        return f"{space.size} runs ({space.shape[0]} {kind} samples of {sampled}{rest})"
+    return f"{space.size} runs ({' × '.join(map(str, space.shape))}: {', '.join(space.names)})"
+
+
+def _search_lines(command: str, setup: SweepSetup, what: str) -> list[str]:
+    problem, args = setup.problem, setup.args
+    return [
+        f"jaxloss {command}: {problem.source}, target {problem.target!r}; rows: "
+        f"{len(problem.train_index)} train (fit), {len(problem.validation_index)} validation "
+        f"(rank), {len(problem.test_index)} test (report the chosen run)",
+        f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer}; "
+        f"{_space_text(setup.grid)}; {what}",
+    ]
+
+
+def _chosen_test(metrics: dict[str, np.ndarray]) -> dict[str, float]:
+    return {k: float(metrics[f"test_{k}"]) for k in HELD_OUT}
+
+
+def _test_line(test: dict[str, float]) -> str:
+    return "its test rows: " + ", ".join(
+        f"{k.upper().replace('R2', 'R²')} {v:.4g}" for k, v in test.items()
+    )
+
+
+def _chosen_predictions(setup: SweepSetup, states: Any, row: int) -> np.ndarray:
+    import jax
+
+    params = jax.tree.map(lambda leaf: leaf[row], states.params)
+    return np.asarray(setup.problem.predict_original_units(params, setup.problem.test[0]))
+
+
+def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
+             output: Output | None) -> dict | None:  # fmt: skip
+    """``--scheduler halving``: successive halving on the validation metric, with its audit."""
+    import warnings
+
+    from . import sweep
+
+    args = setup.args
+    ranked_by = f"validation_{setup.metric}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = sweep.halving(
+            setup.trainer(), setup.grid, metric=ranked_by, min_steps=args.min_steps,
+            max_steps=args.steps, eta=args.eta, mode=setup.mode, audit=args.audit,
+            audit_seed=args.seed, chunk_size=args.chunk_size, devices=devices,
+            checkpoint_dir=checkpoint, progress=_progress(args),
+        )  # fmt: skip
+    if output is None:
+        return None
+    last = result.rungs[-1]
+    row = int(np.searchsorted(last.runs, result.best["index"]))
+    test = _chosen_test({k: v[row] for k, v in last.metrics.items()})
+    full = setup.grid.size * args.steps
+    schedule = " → ".join(f"{n} runs to {steps}" for n, steps in result.schedule)
+    what = "the trained loss" if setup.metric == "loss" else setup.metric.upper()
+    lines = [
+        *_search_lines("sweep", setup, f"successive halving, eta {args.eta:g}"),
+        f"rungs: {schedule} steps; {result.member_steps} member-steps "
+        f"({result.member_steps / full:.0%} of training every run to {args.steps} steps)",
+        "",
+        f"validation {what}, by the furthest rung reached:",
+        result.table(top=10),
+        "",
+        "chosen on validation rows: "
+        + ", ".join(f"{k}={v:g}" for k, v in result.best["config"].items())
+        + f"  (validation {what} {result.best['score']:.4g} after {result.best['steps']} steps)",
+        _test_line(test),
+    ]
+    audit = []
+    if len(result.audited):
+        lines += [
+            "",
+            f"fidelity audit: {len(result.audited)} runs trained through every rung; Spearman "
+            "rank correlation of each rung's scores with the last rung's:",
+        ]
+        for rung, rho in zip(result.rungs, result.fidelity, strict=True):
+            lines.append(f"  {rung.steps:>6} steps: rho = {rho:.2f}")
+            audit.append({"steps": rung.steps, "spearman": None if math.isnan(rho) else rho})
+    for warning in caught:
+        lines.append(f"warning: {str(warning.message).removeprefix('jaxloss.sweep.halving: ')}")
+    if result.rungs_loaded:
+        lines.append(f"resumed: {result.rungs_loaded} rung(s) loaded from {checkpoint}")
+    document = {
+        "command": "sweep", "config": problem_config(setup), "environment": environment(),
+        "scheduler": "halving", "ranked_by": ranked_by, "mode": setup.mode,
+        "schedule": [list(r) for r in result.schedule], "best": result.best,
+        "test_at_best": test, "member_steps": result.member_steps, "audit": audit,
+        "least_squares_test": setup.problem.baseline(), "table": result.table(),
+    }  # fmt: skip
+    with output as folder:
+        write_json(folder / "results.json", document)
+        result.to_json(folder / "halving.json")
+        if have_matplotlib():
+            plot_predictions(folder / "predictions.png", setup.problem.y_test,
+                             _chosen_predictions(setup, result.states, row),
+                             "chosen run on test rows")  # fmt: skip
+    return _report(lines, output, document)
+
+
+def problem_config(setup: SweepSetup) -> dict[str, Any]:
+    """The problem's description and the search's settings."""
+    args = setup.args
+    keys = ("search", "trials", "space", "grid", "seeds", "scheduler", "eta", "min_steps",
+            "audit", "interval", "fraction", "resample_probability")  # fmt: skip
+    search = {k: getattr(args, k) for k in keys}
+    return {**setup.problem.describe(), "search": search, "space": setup.grid.describe()}
+
+
+def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
+         output: Output | None) -> dict | None:  # fmt: skip
+    """``--scheduler pbt``: population-based training on the validation metric."""
+    from . import sweep
+
+    args = setup.args
+    ranked_by = f"validation_{setup.metric}"
+    generations = args.steps // args.interval
+    population = setup.grid
+    assert isinstance(population, sweep.Random)  # _check_scheduler refused a grid
+    result = sweep.pbt(
+        setup.trainer(), population, metric=ranked_by, interval=args.interval,
+        generations=generations, mode=setup.mode, fraction=args.fraction,
+        resample_probability=args.resample_probability, seed=args.seed, devices=devices,
+        checkpoint_dir=checkpoint, progress=_progress(args),
+    )  # fmt: skip
+    if output is None:
+        return None
+    member = result.best["member"]
+    test = _chosen_test({k: v[-1, member] for k, v in result.scores.items()})
+    what = "the trained loss" if setup.metric == "loss" else setup.metric.upper()
+    lineage = result.lineage(member)
+    explored = list(setup.grid.columns("trial"))
+    copies = int((result.parents != np.arange(setup.grid.size)).sum())
+    schedule = [
+        f"  {step['generation']:>3}: member {step['member']:>3}, "
+        + ", ".join(f"{k}={step[k]:.4g}" for k in explored)
+        for step in lineage
+    ]
+    lines = [
+        *_search_lines(
+            "sweep",
+            setup,
+            f"population-based training, {generations} generations of {args.interval} steps",
+        ),
+        f"{result.member_steps} member-steps; {copies} copies of a better member",
+        "",
+        f"final population by validation {what}:",
+        result.table(top=10),
+        "",
+        f"chosen on validation rows: member {member} (validation {what} "
+        f"{result.best['score']:.4g}); its schedule, generation by generation:",
+        *schedule,
+        _test_line(test),
+    ]
+    if result.generations_loaded:
+        lines.append(f"resumed: {result.generations_loaded} generation(s) loaded from "
+                     f"{checkpoint}")  # fmt: skip
+    document = {
+        "command": "sweep", "config": problem_config(setup), "environment": environment(),
+        "scheduler": "pbt", "ranked_by": ranked_by, "mode": setup.mode, "best": result.best,
+        "best_lineage": lineage, "test_at_best": test, "member_steps": result.member_steps,
+        "least_squares_test": setup.problem.baseline(), "table": result.table(),
+    }  # fmt: skip
+    with output as folder:
+        write_json(folder / "results.json", document)
+        result.to_json(folder / "pbt.json")
+        if have_matplotlib():
+            _plot_pbt(folder / f"{ranked_by}_over_generations.png", result, ranked_by)
+            plot_predictions(folder / "predictions.png", setup.problem.y_test,
+                             _chosen_predictions(setup, result.states, member),
+                             "chosen member on test rows")  # fmt: skip
+    return _report(lines, output, document)
+
+
+def _plot_pbt(path: pathlib.Path, result: Any, metric: str) -> None:
+    fig = _figure((6, 4))
+    ax = fig.subplots()
+    scores = result.scores[metric]
+    generations = np.arange(1, scores.shape[0] + 1)
+    ax.plot(generations, scores, color="0.7", linewidth=0.8)
+    best = [step["member"] for step in result.lineage(result.best["member"])]
+    ax.plot(generations, scores[np.arange(scores.shape[0]), best], color="C3", linewidth=2,
+            label="the chosen member's lineage")  # fmt: skip
+    ax.set_xlabel("generation")
+    ax.set_ylabel(metric)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 def command_collect(args: argparse.Namespace) -> dict:
@@ -684,8 +1047,7 @@ def _sweep_report(
         f"{len(problem.train_index)} train (fit), {len(problem.validation_index)} validation "
         f"(rank), {len(problem.test_index)} test (report the chosen configuration)",
         f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer}, "
-        f"{args.steps} steps; {grid.size} runs ({' × '.join(map(str, grid.shape))}: "
-        f"{', '.join(grid.names)}); " + "; ".join(notes),
+        f"{args.steps} steps; {_space_text(grid)}; " + "; ".join(notes),
         "",
         f"validation {what}, mean ± std over seeds ({'higher' if mode == 'max' else 'lower'} "
         "is better):",
@@ -724,11 +1086,17 @@ def _sweep_report(
 
 def _plot_sweep(folder: pathlib.Path, result, setup: SweepSetup, index) -> None:
     """The ranking metric over the first two swept axes, and the chosen one's test fit."""
-    swept = [n for n in result.grid.names if n != "seed"]
-    heat = swept[:2]
-    over = [n for n in result.grid.names if n not in heat]
+    space = result.grid
+    swept = [n for n in space.names if n != "seed"]
+    if space.dims[0] == "trial":  # sampled: a scatter over the first two sampled axes
+        shown = [n for n in swept if space.dim_of(n) == "trial"][:2]
+        over = [d for d in space.dims if d != "trial"]
+    else:
+        shown = swept[:2]
+        over = [n for n in space.dims if n not in shown]
     ranked_by = f"validation_{setup.metric}"
-    figure = result.plot(ranked_by, x=heat[0], y=heat[1] if len(heat) > 1 else None, over=over)
+    figure = result.plot(ranked_by, x=shown[0], y=shown[1] if len(shown) > 1 else None,
+                         over=over)  # fmt: skip
     figure.savefig(folder / f"{ranked_by}_over_grid.png")
     chosen = np.asarray(result["test_predictions"][index]).mean(axis=0)
     plot_predictions(folder / "predictions.png", setup.problem.y_test, chosen,
@@ -827,6 +1195,52 @@ def build_parser() -> argparse.ArgumentParser:
                             "the rest minimised); auto: the loss for mae, pinball, "
                             "expectile, mape, msle, poisson_nll, laplace_nll and "
                             "student_t_nll, else mse")  # fmt: skip
+    search = sweep.add_argument_group("search")
+    search.add_argument("--search", choices=("grid", "random", "sobol"), default="grid",
+                        help="grid: every --grid point; random or sobol: --trials joint "
+                             "samples of the --space distributions (crossed with any --grid "
+                             "axes and the seeds; sampling seed: --seed)")  # fmt: skip
+    search.add_argument(
+        "--trials",
+        type=int,
+        default=16,
+        help="sampled configurations for --search random|sobol (default 16)",
+    )
+    search.add_argument("--space", action="append", default=[], metavar="NAME=KIND:...",
+                        help="a sampled axis: uniform:LOW:HIGH, loguniform:LOW:HIGH, "
+                             "int:LOW:HIGH or choice:V1,V2,... (repeatable), e.g. "
+                             "learning_rate=loguniform:1e-4:1")  # fmt: skip
+    search.add_argument("--scheduler", choices=("none", "halving", "pbt"), default="none",
+                        help="none: train every run for --steps; halving: successive halving "
+                             "(every run for --min-steps, the best 1/--eta continue from where "
+                             "they stopped, up to --steps); pbt: population-based training "
+                             "(every --interval steps the worst --fraction copy and perturb "
+                             "the best)")  # fmt: skip
+    search.add_argument(
+        "--eta", type=float, default=3.0, help="halving: keep the best 1/eta each rung (default 3)"
+    )
+    search.add_argument("--min-steps", type=int, default=None,
+                        help="halving: the first rung's steps (default: --steps / eta², "
+                             "three rungs)")  # fmt: skip
+    search.add_argument(
+        "--audit",
+        type=int,
+        default=None,
+        help="halving: runs trained through every rung to measure how well "
+        "early scores rank them (default: min(8, runs); 0: none)",
+    )
+    search.add_argument(
+        "--interval",
+        type=int,
+        default=None,
+        help="pbt: steps per generation (default --steps / 10)",
+    )
+    search.add_argument("--fraction", type=float, default=0.25,
+                        help="pbt: the share of the population that copies, and is copied "
+                             "(default 0.25)")  # fmt: skip
+    search.add_argument("--resample-probability", type=float, default=0.25,
+                        help="pbt: chance of resampling a hyperparameter instead of "
+                             "perturbing it by 0.8 or 1.25 (default 0.25)")  # fmt: skip
     cluster = sweep.add_argument_group("clusters")
     cluster.add_argument("--shard", metavar="K/N", default=None,
                          help="compute only shard K of N of the chunks into --checkpoint-dir "
@@ -919,7 +1333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help (0) or a usage error (2), already printed
         return int(done.code or 0)
-    if args.command == "sweep" and not args.grid:
+    if args.command == "sweep" and not args.grid and args.search == "grid":
         args.grid = ["learning_rate=1e-3,1e-2,1e-1"] + (
             ["delta=0.5,1,2"] if args.loss == "huber" and "delta" not in str(args.loss_arg) else []
         )

@@ -168,7 +168,7 @@ class HalvingResult:
         last = rungs[-1]
         scores = last.scores(metric, last.candidates)
         winner = int(last.candidates[_ranked(scores, mode)[0]])
-        self.best = {
+        self.best: dict[str, Any] = {
             "config": space.point(winner),
             "index": winner,
             "score": float(last.scores(metric, np.array([winner]))[0]),
@@ -536,7 +536,7 @@ class HyperbandResult:
         scores = np.array([b.best["score"] for b in brackets])
         order = _ranked(scores, mode)
         winner = int(order[0])
-        self.best = {"bracket": winner, **{k: brackets[winner].best[k]
+        self.best: dict[str, Any] = {"bracket": winner, **{k: brackets[winner].best[k]
                                             for k in ("config", "score", "steps")}}  # fmt: skip
         self.member_steps = sum(b.member_steps for b in brackets)
 
