@@ -47,7 +47,8 @@ def test_random_search_ranks_sampled_configurations_averaged_over_seeds(tmp_path
 def test_halving_reports_the_librarys_schedule_and_its_audit(tmp_path, capsys):
     out, folder = tmp_path / "halving", tmp_path / "ckpt"
     args = ("sweep", "--search", "sobol", "--trials", "9", "--seeds", "1", *SPACE_ARGS,
-            "--steps", "90", "--scheduler", "halving", "--quiet", "--checkpoint-dir", str(folder))  # fmt: skip
+            "--steps", "90", "--scheduler", "halving", "--quiet",
+            "--checkpoint-dir", str(folder))  # fmt: skip
     assert _in_process(*args, "--out", str(out)) == 0
     stdout = capsys.readouterr().out
     document = json.loads((out / "results.json").read_text())
@@ -87,7 +88,8 @@ BAD = [
     (["--search", "random", "--space", "delta=loguniform:0:1"],
      r"--space 'delta=loguniform:0:1': low must be > 0 \(a log axis\)"),
     (["--search", "random", "--space", "delta=uniform:3:1"], r"low must be < high"),
-    (["--search", "random", "--space", "learning_rate=uniform:0:1"], r"a learning rate must be > 0"),
+    (["--search", "random", "--space", "learning_rate=uniform:0:1"],
+     r"a learning rate must be > 0"),
     (["--search", "random", "--space", "delta=beta:1:2"], r"expected NAME=KIND:\.\.\."),
     (["--search", "random", "--space", "momentum=uniform:0:1"], r"the axes are \['learning_rate'"),
     (["--search", "random", "--trials", "0", *SPACE_ARGS], r"--trials 0: must be >= 1"),
