@@ -22,6 +22,7 @@ BENCHMARKS = {
     "metrics": ["--min-seconds", "1.0"],
     "train": ["--steps", "1000", "--repeats", "2"],
     "sweep": ["--steps", "300"],
+    "search": ["--max-steps", "2430"],
 }
 # A smoke run of the whole pipeline (seconds, not minutes; the figures mean nothing).
 QUICK = {
@@ -29,6 +30,7 @@ QUICK = {
     "metrics": ["--samples", "20000", "--batch", "5000", "--min-seconds", "0"],
     "train": ["--steps", "10", "--repeats", "1"],
     "sweep": ["--steps", "5", "--devices", "1", "--models", "linear"],
+    "search": ["--max-steps", "27", "--trials", "3"],
 }
 
 

@@ -35,7 +35,8 @@ def _load(out, stem):
 def test_one_report_holds_every_benchmark(results):
     (report,) = results.glob("REPORT-*.md")
     text = report.read_text()
-    for section in ("Loss value-and-gradient", "Streaming metrics", "Training-step", "Sweep"):
+    for section in ("Loss value-and-gradient", "Streaming metrics", "Training-step", "Sweep",
+                    "Search"):  # fmt: skip
         assert f"## {section}" in text
 
 
@@ -79,3 +80,19 @@ def test_bench_sweep(results):
         assert set(row["processes"]) == {"1", "2"}
         assert all(s is None or s > 0 for s in row["processes"].values())
     assert "runs/s" in report and "Processes over loopback" in report
+
+
+def test_bench_search(results):
+    data, report = _load(results, "search")
+    rows = data["rows"]
+    assert {"grid", "random", "halving", "pbt"} <= set(rows)
+    assert rows["grid"]["member_steps"] == 81 * 27
+    assert rows["halving"]["schedule"] == [[81, 1], [27, 3], [9, 9], [3, 27]]
+    assert rows["halving"]["member_steps"] < rows["grid"]["member_steps"]
+    assert all(r["best_mse"] > 0 and r["seconds"] > 0 for r in rows.values())
+    assert "Fidelity audit" in report
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        return
+    assert rows["optuna"]["member_steps"] > 0 and "Optuna" in report

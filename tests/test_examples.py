@@ -57,3 +57,16 @@ def test_custom_model_learns_the_noise_level():
     predicted_std = [float(r[4]) for r in rows]
     np.testing.assert_allclose(predicted_std, true_std, rtol=0.5)
     assert predicted_std[0] > 2 * predicted_std[2]  # wider at |x| = 2.5 than at 0
+
+
+def test_search_compares_random_search_halving_and_pbt():
+    out = _run_example("search.py", "--steps", "90", "--trials", "9")
+    rows = {}
+    for line in out.splitlines():
+        parts = re.split(r"\s{2,}", line.strip())
+        if parts[0] in ("random search", "successive halving", "population-based"):
+            rows[parts[0]] = [float(p.replace(",", "")) for p in parts[1:5]]
+    assert set(rows) == {"random search", "successive halving", "population-based"}
+    assert rows["successive halving"][1] < rows["random search"][1]  # fewer member-steps
+    assert all(0 < r[2] < 2 and 0 < r[3] < 2 for r in rows.values())  # standardised MSEs
+    assert "fidelity audit, Spearman rho" in out and "halving schedule" in out
