@@ -185,13 +185,23 @@ def test_a_rerun_loads_finished_rungs_and_other_searches_are_refused(tmp_path):
 
 
 RESUMABLE = """
-import json, sys
-import numpy as np
+import json, os, sys, time
+import jax
 from jaxloss import sweep
-from tests.sweep_problem import TRAINER
+from tests.sweep_problem import advance, evaluate, init
+
+def pause(step):  # with JAXLOSS_TEST_PAUSE set, each run's evaluation takes 50 ms longer
+    if os.environ.get("JAXLOSS_TEST_PAUSE"):
+        time.sleep(0.05)
+
+def evaluate_paused(state, **hp):  # the same program with or without the pause
+    jax.debug.callback(pause, state.step)
+    return evaluate(state, **hp)
+
+trainer = sweep.Trainer(init, advance, evaluate_paused)
 space = sweep.Random(27, [0], sample_seed=2, learning_rate=sweep.LogUniform(1e-3, 0.5),
                      delta=sweep.Uniform(0.3, 3.0))
-result = sweep.halving(TRAINER, space, metric="mse", min_steps=30, max_steps=270,
+result = sweep.halving(trainer, space, metric="mse", min_steps=30, max_steps=270,
                        checkpoint_dir=sys.argv[1], chunk_size=int(sys.argv[2]))
 print(json.dumps({"loaded": result.rungs_loaded, "best": result.best["index"],
                   "scores": [r.metrics["mse"].tolist() for r in result.rungs]}))
@@ -207,7 +217,8 @@ def test_a_killed_search_resumes_and_equals_an_uninterrupted_one(tmp_path):
         first = subprocess.Popen(
             [sys.executable, "-c", RESUMABLE, str(directory), "9"],
             cwd=ROOT,
-            env=env,
+            # Rungs 1 and 2 then take >= 0.45 s and 0.15 s more: the kill lands before.
+            env=env | {"JAXLOSS_TEST_PAUSE": "1"},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
