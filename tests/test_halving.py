@@ -60,14 +60,19 @@ def test_the_schedule_takes_exact_logarithms_where_floating_point_rounds_down():
     assert sweep.schedule(243, 1, 3**5, 3)[-1] == (1, 243)
 
 
+_init = jax.jit(lambda hp: init(**hp))
+_advance = jax.jit(lambda state, hp, steps: advance(state, steps, **hp), static_argnums=2)
+_score = jax.jit(lambda state, hp: evaluate(state, **hp)["mse"])
+
+
 def _single(point, steps_per_rung):
     """One run, trained rung by rung with single jitted calls: the reference."""
     hp = {k: jnp.asarray(v) for k, v in point.items()}
-    state = jax.jit(lambda h: init(**h))(hp)
+    state = _init(hp)
     scores = []
     for steps in steps_per_rung:
-        state = jax.jit(lambda s, h, n=steps: advance(s, n, **h))(state, hp)
-        scores.append(float(jax.jit(lambda s, h: evaluate(s, **h)["mse"])(state, hp)))
+        state = _advance(state, hp, steps)
+        scores.append(float(_score(state, hp)))
     return scores
 
 
