@@ -888,13 +888,8 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         lines.append(f"warning: {str(warning.message).removeprefix('jaxloss.sweep.halving: ')}")
     if result.rungs_loaded:
         lines.append(f"resumed: {result.rungs_loaded} rung(s) loaded from {checkpoint}")
-    document = {
-        "command": "sweep", "config": problem_config(setup), "environment": environment(),
-        "scheduler": "halving", "ranked_by": ranked_by, "mode": setup.mode,
-        "schedule": [list(r) for r in result.schedule], "best": result.best,
-        "test_at_best": test, "member_steps": result.member_steps, "audit": audit,
-        "least_squares_test": setup.problem.baseline(), "table": result.table(),
-    }  # fmt: skip
+    document = _search_document(setup, "halving", result, test, audit=audit,
+                                schedule=[list(r) for r in result.schedule])  # fmt: skip
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_json(folder / "halving.json")
@@ -903,6 +898,17 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
                              _chosen_predictions(setup, result.states, row),
                              "chosen run on test rows")  # fmt: skip
     return _report(lines, output, document)
+
+
+def _search_document(setup: SweepSetup, scheduler: str, result: Any, test: dict[str, float],
+                     **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """What results.json holds for --scheduler halving or pbt."""
+    return {
+        "command": "sweep", "config": problem_config(setup), "environment": environment(),
+        "scheduler": scheduler, "ranked_by": f"validation_{setup.metric}", "mode": setup.mode,
+        "best": result.best, "test_at_best": test, "member_steps": result.member_steps,
+        "least_squares_test": setup.problem.baseline(), "table": result.table(), **extra,
+    }  # fmt: skip
 
 
 def problem_config(setup: SweepSetup) -> dict[str, Any]:
@@ -962,12 +968,7 @@ def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
     if result.generations_loaded:
         lines.append(f"resumed: {result.generations_loaded} generation(s) loaded from "
                      f"{checkpoint}")  # fmt: skip
-    document = {
-        "command": "sweep", "config": problem_config(setup), "environment": environment(),
-        "scheduler": "pbt", "ranked_by": ranked_by, "mode": setup.mode, "best": result.best,
-        "best_lineage": lineage, "test_at_best": test, "member_steps": result.member_steps,
-        "least_squares_test": setup.problem.baseline(), "table": result.table(),
-    }  # fmt: skip
+    document = _search_document(setup, "pbt", result, test, best_lineage=lineage)
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_json(folder / "pbt.json")

@@ -122,7 +122,28 @@ class Distribution:
 
 
 @dataclasses.dataclass(frozen=True)
-class Uniform(Distribution):
+class _Interval(Distribution):
+    """A continuous distribution on ``[low, high]`` (finite, ``low < high``)."""
+
+    low: float
+    high: float
+    _kind = ""
+
+    def __post_init__(self) -> None:
+        lo, hi = _ordered(type(self).__name__, self.low, self.high)
+        object.__setattr__(self, "low", lo)
+        object.__setattr__(self, "high", hi)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    def describe(self) -> dict[str, Any]:
+        return {self._kind: [self.low, self.high]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform(_Interval):
     """Uniform on ``[low, high]``: ``x = low + u·(high − low)``; sampled as float32.
 
     Args:
@@ -139,13 +160,7 @@ class Uniform(Distribution):
       [0.1, 1.55]
     """
 
-    low: float
-    high: float
-
-    def __post_init__(self) -> None:
-        lo, hi = _ordered("Uniform", self.low, self.high)
-        object.__setattr__(self, "low", lo)
-        object.__setattr__(self, "high", hi)
+    _kind = "uniform"
 
     def from_unit(self, u: Any) -> Any:
         """The value at unit quantile ``u``."""
@@ -155,16 +170,9 @@ class Uniform(Distribution):
             .astype(self.dtype)
         )
 
-    @property
-    def bounds(self) -> tuple[float, float]:
-        return self.low, self.high
-
-    def describe(self) -> dict[str, Any]:
-        return {"uniform": [self.low, self.high]}
-
 
 @dataclasses.dataclass(frozen=True)
-class LogUniform(Distribution):
+class LogUniform(_Interval):
     """Log-uniform on ``[low, high]``: ``log x`` is uniform, ``x = low·(high/low)^u``.
 
     For scale parameters (learning rates, regularisation strengths) whose useful values span
@@ -185,19 +193,16 @@ class LogUniform(Distribution):
       (dtype('float32'), [0.0001, 0.01, 0.1])
     """
 
-    low: float
-    high: float
     log = True
+    _kind = "loguniform"
 
     def __post_init__(self) -> None:
-        lo, hi = _ordered("LogUniform", self.low, self.high)
-        if lo <= 0:
+        super().__post_init__()
+        if self.low <= 0:
             raise ValueError(
                 f"jaxloss.sweep.LogUniform: low must be > 0 (a log axis); got low={self.low!r}. "
                 "Use sweep.Uniform for an axis that reaches zero."
             )
-        object.__setattr__(self, "low", lo)
-        object.__setattr__(self, "high", hi)
 
     def from_unit(self, u: Any) -> Any:
         """The value at unit quantile ``u``."""
@@ -205,13 +210,6 @@ class LogUniform(Distribution):
         log_low, log_high = math.log(self.low), math.log(self.high)
         value = xp.exp(log_low + u * (log_high - log_low))
         return xp.clip(value, self.low, self.high).astype(self.dtype)
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        return self.low, self.high
-
-    def describe(self) -> dict[str, Any]:
-        return {"loguniform": [self.low, self.high]}
 
 
 @dataclasses.dataclass(frozen=True)
