@@ -417,6 +417,17 @@ def write_json(path: pathlib.Path, document: dict) -> None:
     atomic_write(path, (json.dumps(document, indent=2) + "\n").encode())
 
 
+def write_csv(path: pathlib.Path, records: list[dict[str, Any]]) -> None:
+    """One row per record (the keys of the first as the header), written atomically."""
+    import io
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    atomic_write(path, text.getvalue().encode())
+
+
 def have_matplotlib() -> bool:
     try:
         import matplotlib  # noqa: F401
@@ -893,6 +904,7 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_json(folder / "halving.json")
+        write_csv(folder / "results.csv", result.records())
         if have_matplotlib():
             plot_predictions(folder / "predictions.png", setup.problem.y_test,
                              _chosen_predictions(setup, result.states, row),
@@ -972,6 +984,7 @@ def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_json(folder / "pbt.json")
+        write_csv(folder / "results.csv", result.records())
         if have_matplotlib():
             _plot_pbt(folder / f"{ranked_by}_over_generations.png", result, ranked_by)
             plot_predictions(folder / "predictions.png", setup.problem.y_test,
@@ -1006,6 +1019,12 @@ def command_collect(args: argparse.Namespace) -> dict:
             "`jaxloss sweep --checkpoint-dir` run"
         )
     recorded = json.loads(path.read_text())
+    if recorded.get("scheduler", "none") != "none":
+        raise UsageError(
+            f"--checkpoint-dir {directory} holds a --scheduler {recorded['scheduler']} search, "
+            "which runs in one process (or --distributed), not in shards: rerun the same "
+            "`jaxloss sweep` command to resume it and write its report"
+        )
     sweep_args = build_parser().parse_args(["sweep"])
     for key, value in recorded.items():
         if key != "data_sha256":

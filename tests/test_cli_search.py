@@ -3,6 +3,7 @@ what was written, the schedule is the library's, bad input is exit 2 before any 
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 
@@ -62,9 +63,16 @@ def test_halving_reports_the_librarys_schedule_and_its_audit(tmp_path, capsys):
     trained = [len(r["runs"]) for r in record["rungs"]]  # survivors and the audited runs
     assert trained[0] == 9 and all(8 <= n <= 9 for n in trained[1:])
     assert document["member_steps"] == trained[0] * 10 + trained[1] * 20 + trained[2] * 60
-    # A rerun of the same configuration loads every rung.
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert len(rows) == 9 and int(rows[0]["index"]) == document["best"]["index"]
+    assert [int(r["steps"]) for r in rows] == [90] + [30] * 2 + [10] * 6
+    # A rerun of the same configuration loads every rung; collect is for shards only.
     assert _in_process(*args, "--out", str(tmp_path / "again")) == 0
     assert "resumed: 3 rung(s) loaded" in capsys.readouterr().out
+    assert (
+        _in_process("collect", "--checkpoint-dir", str(folder), "--out", str(tmp_path / "c")) == 2
+    )
+    assert "holds a --scheduler halving search" in capsys.readouterr().err
 
 
 def test_pbt_reports_the_chosen_members_schedule(tmp_path, capsys):
@@ -82,6 +90,9 @@ def test_pbt_reports_the_chosen_members_schedule(tmp_path, capsys):
     assert document["best"]["score"] == pytest.approx(min(final["validation_mse"]), rel=1e-6)
     assert document["test_at_best"]["mse"] == pytest.approx(final["test_mse"][member], rel=1e-6)
     assert (out / "validation_mse_over_generations.png").stat().st_size > 1000
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert len(rows) == 8 and int(rows[0]["member"]) == member
+    assert float(rows[0]["test_mse"]) == pytest.approx(final["test_mse"][member], rel=1e-6)
 
 
 BAD = [

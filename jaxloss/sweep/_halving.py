@@ -194,6 +194,37 @@ class HalvingResult:
             rho = stats.spearmanr(ranks(rung), ranks(self.rungs[-1])).statistic
         return float(rho)
 
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per run: its index, hyperparameters, the steps it reached and its metrics
+        there, ranked as :meth:`table` (furthest rung first, then by ``metric``).
+
+        Returns:
+          A list of ``space.size`` dicts (NaN metrics for diverged runs).
+
+        Example:
+          >>> from jaxloss import sweep
+          >>> trainer = sweep.Trainer(lambda x: x, lambda s, n, x: s,
+          ...                         lambda s, x: {"loss": s * s})
+          >>> r = sweep.halving(trainer, sweep.Grid(x=[2.0, -1.0]), metric="loss",
+          ...                   min_steps=1, max_steps=2, eta=2)
+          >>> r.records()[0]
+          {'index': 1, 'x': -1.0, 'steps': 2, 'loss': 1.0}
+        """
+        records: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for rung in reversed(self.rungs):
+            scores = rung.scores(self.metric, rung.candidates)
+            for position in _ranked(scores, self.mode):
+                run = int(rung.candidates[position])
+                if run in seen:
+                    continue
+                seen.add(run)
+                row = int(np.searchsorted(rung.runs, run))
+                metrics = {k: float(v[row]) for k, v in rung.metrics.items()}
+                records.append({"index": run, **self.space.point(run), "steps": rung.steps,
+                                **metrics})  # fmt: skip
+        return records
+
     def table(self, top: int | None = None) -> str:
         """A Markdown table of runs, ranked by the rung they reached, then by ``metric`` there.
 
@@ -215,22 +246,14 @@ class HalvingResult:
           | 1 | -1 | 2 | 1 |
           | 2 | 2 | 1 | 4 |
         """
-        rows: list[tuple[int, float]] = []
-        seen: set[int] = set()
-        for rung in reversed(self.rungs):
-            scores = rung.scores(self.metric, rung.candidates)
-            for position in _ranked(scores, self.mode):
-                run = int(rung.candidates[position])
-                if run not in seen:
-                    seen.add(run)
-                    rows.append((run, float(scores[position])))
-        steps = {int(run): rung.steps for rung in self.rungs for run in rung.candidates}
         header = ["rank", *self.space.names, "steps", self.metric]
         lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-        for rank, (run, score) in enumerate(rows[:top] if top else rows, start=1):
-            cells = [f"{v:g}" for v in self.space.point(run).values()]
+        records = self.records()
+        for rank, record in enumerate(records[:top] if top else records, start=1):
+            cells = [f"{record[name]:g}" for name in self.space.names]
+            score = record[self.metric]
             value = "diverged" if math.isnan(score) else f"{score:.4g}"
-            lines.append("| " + " | ".join([str(rank), *cells, str(steps[run]), value]) + " |")
+            lines.append("| " + " | ".join([str(rank), *cells, str(record["steps"]), value]) + " |")
         return "\n".join(lines)
 
     def to_json(self, path: str | os.PathLike) -> None:

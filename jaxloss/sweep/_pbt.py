@@ -327,18 +327,41 @@ class PBTResult:
           >>> r.table().splitlines()[0]
           '| rank | member | lr | copies | gap |'
         """
+        header = ["rank", "member", *self.hyperparameters, "copies", self.metric]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+        records = self.records()
+        for rank, record in enumerate(records[:top] if top else records, start=1):
+            cells = [f"{record[name]:g}" for name in self.hyperparameters]
+            score = record[self.metric]
+            value = "diverged" if math.isnan(score) else f"{score:.4g}"
+            lines.append("| " + " | ".join([str(rank), str(record["member"]), *cells,
+                                            str(record["copies"]), value]) + " |")  # fmt: skip
+        return "\n".join(lines)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The final population, best first: one dict per member with its final
+        hyperparameters, how many times it copied another member, and its final metrics.
+
+        Returns:
+          A list of ``population`` dicts.
+
+        Example:
+          >>> from jaxloss import sweep
+          >>> trainer = sweep.Trainer(lambda lr: 0.0 * lr, lambda w, n, lr: w + n * lr,
+          ...                         lambda w, lr: {"gap": abs(1.0 - w)})
+          >>> r = sweep.pbt(trainer, sweep.Random(4, lr=sweep.Uniform(0.0, 0.1)),
+          ...               metric="gap", interval=2, generations=2)
+          >>> sorted(r.records()[0])
+          ['copies', 'gap', 'lr', 'member']
+        """
         final = self.scores[self.metric][-1]
         key = np.where(np.isnan(final), np.inf, final if self.mode == "min" else -final)
         copies = (self.parents != np.arange(final.shape[0])).sum(axis=0)
-        header = ["rank", "member", *self.hyperparameters, "copies", self.metric]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-        order = np.argsort(key, kind="stable")
-        for rank, member in enumerate(order[:top] if top else order, start=1):
-            cells = [f"{v:g}" for v in self._config(-1, int(member)).values()]
-            score = "diverged" if np.isnan(final[member]) else f"{final[member]:.4g}"
-            lines.append("| " + " | ".join([str(rank), str(member), *cells,
-                                            str(copies[member]), score]) + " |")  # fmt: skip
-        return "\n".join(lines)
+        return [
+            {"member": int(m), **self._config(-1, int(m)), "copies": int(copies[m]),
+             **{k: float(v[-1, m]) for k, v in self.scores.items()}}
+            for m in np.argsort(key, kind="stable")
+        ]  # fmt: skip
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Every generation's scores, hyperparameters and parents, and the winner, as JSON.
