@@ -32,8 +32,9 @@ from ._io import atomic_write, record_json, staging_directory
 _RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
 _CONTRACT = ("predictions", "targets", "weights", "where", "axis", "reduction")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-# Every loss but gaussian_nll, whose variance is a per-sample array a command line cannot give.
-LOSS_NAMES = tuple(name for name in _losses.NAMES if name != "gaussian_nll")
+# Every loss but gaussian_nll and beta_nll, whose variance is a per-sample array a command
+# line cannot give.
+LOSS_NAMES = tuple(name for name in _losses.NAMES if name not in ("gaussian_nll", "beta_nll"))
 
 
 class UsageError(Exception):
@@ -545,7 +546,7 @@ def command_fit(args: argparse.Namespace) -> dict:
 # own objective on the validation rows, not by MSE (a pinball sweep ranked by MSE "picks"
 # the median).
 _RANKED_BY_OWN_LOSS = ("mae", "pinball", "expectile", "mape", "msle", "poisson_nll",
-                       "laplace_nll", "student_t_nll")  # fmt: skip
+                       "laplace_nll", "student_t_nll", "crps_normal")  # fmt: skip
 METRICS = ("loss", *HELD_OUT)
 _MAXIMISED = ("r2",)
 # What the command line records in --checkpoint-dir: enough to refuse another configuration
@@ -1213,8 +1214,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what ranks the configurations on the validation rows: the "
                             "trained loss or a metric in the target's units (r2 is maximised, "
                             "the rest minimised); auto: the loss for mae, pinball, "
-                            "expectile, mape, msle, poisson_nll, laplace_nll and "
-                            "student_t_nll, else mse")  # fmt: skip
+                            "expectile, mape, msle, poisson_nll, laplace_nll, "
+                            "student_t_nll and crps_normal, else mse")  # fmt: skip
     search = sweep.add_argument_group("search")
     search.add_argument("--search", choices=("grid", "random", "sobol"), default="grid",
                         help="grid: every --grid point; random or sobol: --trials joint "

@@ -83,7 +83,15 @@ def _counts(rng, shape):
 
 
 DELTA, QUANTILE, VARIANCE, ALPHA, SCALE = 0.8, 0.3, 0.7, 0.5, 1.3
-TAU, SPREAD, DF = 0.3, 0.7, 3.0
+TAU, SPREAD, DF, BETA = 0.3, 0.7, 3.0, 0.5
+
+
+def crps_normal_reference(p, t, sigma):
+    """Gneiting et al. (2005), eq. 5, in float64 with scipy's normal cdf and pdf."""
+    z = (np.asarray(t, np.float64) - p) / sigma
+    return sigma * (z * (2 * scipy.stats.norm.cdf(z) - 1) + 2 * scipy.stats.norm.pdf(z)
+                    - 1 / np.sqrt(np.pi))  # fmt: skip
+
 
 CASES = [
     Case(
@@ -200,6 +208,23 @@ CASES = [
         _normal,
         symmetric=True,
         nonnegative=False,
+    ),
+    Case(
+        "beta_nll",
+        lambda p, t, **kw: jaxloss.beta_nll(p, t, variance=np.float32(VARIANCE), beta=BETA, **kw),
+        lambda p, t: VARIANCE**BETA * 0.5 * (np.log(VARIANCE) + (p - t) ** 2 / VARIANCE),
+        lambda p, t: VARIANCE**BETA * (p - t) / VARIANCE,
+        _normal,
+        symmetric=True,
+        nonnegative=False,
+    ),
+    Case(
+        "crps_normal",
+        lambda p, t, **kw: jaxloss.crps_normal(p, t, scale=SPREAD, **kw),
+        lambda p, t: crps_normal_reference(p, t, SPREAD),
+        lambda p, t: 1 - 2 * scipy.stats.norm.cdf((t - p) / SPREAD),
+        _normal,
+        symmetric=True,
     ),
     Case(
         "robust",
