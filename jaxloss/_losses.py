@@ -1201,7 +1201,7 @@ def beta_nll(
             "variance": _contract.NONNEGATIVE,
             "eps": _contract.POSITIVE,
             "beta": _contract.NONNEGATIVE,
-        },  # fmt: skip
+        },
     )
 
 
