@@ -30,8 +30,8 @@ def test_crps_normal_matches_properscoring_and_the_crps_integral():
     np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-7)
     for i in range(5):  # ∫ (F(x) − 1{x ≥ t})² dx, by quadrature on either side of t
         cdf = scipy.stats.norm(p[i], sigma[i]).cdf
-        below = scipy.integrate.quad(lambda x: cdf(x) ** 2, -np.inf, t[i])[0]
-        above = scipy.integrate.quad(lambda x: (1 - cdf(x)) ** 2, t[i], np.inf)[0]
+        below = scipy.integrate.quad(lambda x, F=cdf: F(x) ** 2, -np.inf, t[i])[0]
+        above = scipy.integrate.quad(lambda x, F=cdf: (1 - F(x)) ** 2, t[i], np.inf)[0]
         np.testing.assert_allclose(got[i], below + above, rtol=1e-5)
 
 
