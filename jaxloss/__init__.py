@@ -33,6 +33,7 @@ from ._losses import pseudo_huber as pseudo_huber
 from ._losses import rmse as rmse
 from ._losses import robust as robust
 from ._losses import student_t_nll as student_t_nll
+from ._losses import tweedie_deviance as tweedie_deviance
 
 try:  # the version lives in pyproject.toml alone
     __version__ = _metadata.version("jaxloss")

@@ -194,6 +194,54 @@ def _crps_normal(p: jax.Array, t: jax.Array, scale: jax.Array) -> jax.Array:
     return _crps_normal_of_error(t - p, scale)
 
 
+def _tweedie_deviance(p: jax.Array, t: jax.Array, *, power: float, log_input: bool) -> jax.Array:
+    """scikit-learn's unit deviance, with μ = p (or e^p); NaN outside the domain, 0 at the
+    masked stand-in p = t = 0."""
+    standin = (p == 0) & (t == 0)
+    valid = ~standin
+    if not log_input and power != 0:
+        valid &= p > 0
+    if power >= 2:
+        valid &= t > 0
+    elif power >= 1:
+        valid &= t >= 0
+    # Every operand replaced by a harmless 1 where the answer is fixed (stand-in or NaN), so
+    # neither branch of the final where can produce a NaN gradient (the "double where").
+    one = jnp.ones_like(p)
+    if power == 0:
+        mu = jnp.exp(p) if log_input else p
+        deviance = (jnp.where(valid, t, one) - jnp.where(valid, mu, one)) ** 2
+        return jnp.where(valid, deviance, jnp.where(standin, 0.0, jnp.nan))
+    log_mu = jnp.where(valid, p, 0.0) if log_input else jnp.log(jnp.where(valid, p, one))
+    positive = valid & (t > 0)
+    safe_t = jnp.where(positive, t, one)
+    # With x = log(μ/t) the deviance is 2·t^(2−p)·g(x), g(x) = [(1−p)·expm1((2−p)x) −
+    # (2−p)·expm1((1−p)x)] / ((1−p)(2−p)) (2t·(expm1(x) − x) at p = 1, 2·(expm1(−x) + x) at
+    # p = 2): O(x²) near μ = t without the cancellation of the textbook sum of three powers,
+    # and every power taken as an exponential of a log, so huge or tiny means neither
+    # overflow nor underflow in between.
+    x = log_mu - jnp.log(safe_t)
+    if power == 1:
+        at_positive = 2.0 * safe_t * (jnp.expm1(x) - x)
+    elif power == 2:
+        at_positive = 2.0 * (jnp.expm1(-x) + x)
+    else:
+        g = (1.0 - power) * jnp.expm1((2.0 - power) * x) - (2.0 - power) * jnp.expm1(
+            (1.0 - power) * x
+        )
+        g = g / ((1.0 - power) * (2.0 - power))
+        at_positive = 2.0 * jnp.exp((2.0 - power) * jnp.log(safe_t)) * g
+    # t <= 0 (t = 0 for p < 2; any t <= 0 for p < 0): the t^(2−p) term vanishes.
+    rest = jnp.where(positive, 0.0 * one, jnp.where(valid, t, 0.0 * one))
+    if power == 1:
+        at_zero = 2.0 * jnp.exp(log_mu)
+    else:
+        at_zero = 2.0 * (-rest * jnp.exp((1.0 - power) * log_mu) / (1.0 - power)
+                         + jnp.exp((2.0 - power) * log_mu) / (2.0 - power))  # fmt: skip
+    deviance = jnp.where(positive, at_positive, at_zero)
+    return jnp.where(valid, deviance, jnp.where(standin, 0.0, jnp.nan))
+
+
 def _stirling_term(t: jax.Array) -> jax.Array:
     """t·log t − t + ½·log(2πt) for t > 1, else 0: Stirling's approximation of log(t!)."""
     large = t > 1.0
@@ -1277,6 +1325,91 @@ def crps_normal(
     )
 
 
+def _check_power(power: object) -> float:
+    if isinstance(power, bool) or not isinstance(power, int | float) or not math.isfinite(power):
+        raise TypeError(
+            "jaxloss.tweedie_deviance: power must be a finite Python number (it selects the "
+            f"distribution and its domain, so it cannot be traced); got {power!r}."
+        )
+    if 0 < power < 1:
+        raise ValueError(
+            f"jaxloss.tweedie_deviance: power must be <= 0 or >= 1 (no Tweedie distribution "
+            f"has 0 < power < 1); got power={power!r}."
+        )
+    return float(power)
+
+
+@_documented
+def tweedie_deviance(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    power: float,
+    log_input: bool = False,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """The unit deviance of a Tweedie distribution with mean ``predictions``.
+
+    .. math::
+      d(t, μ) = 2\\left(\\frac{\\max(t, 0)^{2−p}}{(1−p)(2−p)} − \\frac{t μ^{1−p}}{1−p}
+        + \\frac{μ^{2−p}}{2−p}\\right)
+
+    with its limits ``(t − μ)²`` at ``p = 0`` (normal), ``2(t \\log(t/μ) − t + μ)`` at
+    ``p = 1`` (Poisson) and ``2(\\log(μ/t) + t/μ − 1)`` at ``p = 2`` (Gamma); ``1 < p < 2``
+    is the compound Poisson–Gamma (zeros and positive amounts), ``p > 2`` e.g. inverse
+    Gaussian (``p = 3``). The mean with ``reduction="mean"`` equals scikit-learn's
+    ``mean_tweedie_deviance`` (``mean_poisson_deviance``, ``mean_gamma_deviance``), with its
+    domain: ``μ > 0`` unless ``p = 0``; ``t >= 0`` for ``1 <= p < 2``; ``t > 0`` for
+    ``p >= 2``; ``p`` in ``(0, 1)`` is refused. Out-of-domain values known at trace time
+    are errors; traced ones give NaN (checked with :func:`jaxloss.value_checks`).
+
+    With ``log_input=True`` the predictions are log-means ``η = log μ`` (a network's log
+    link; any real value), and ``μ^{1−p}``, ``μ^{2−p}`` are computed as ``e^{(1−p)η}``,
+    ``e^{(2−p)η}``: no ``log(exp(η))`` round trip, exact for large ``η``.
+
+    Args:
+      predictions: predicted means ``μ`` (or log-means with ``log_input``), any shape.
+      targets: observations, the same shape as ``predictions`` (never broadcast).
+      power: the Tweedie power ``p <= 0`` or ``p >= 1``: a Python number (it selects the
+        family and its domain).
+      log_input: whether ``predictions`` are log-means (a Python bool).
+      {contract_args}
+
+    Returns:
+      {returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> t, mu = jnp.array([1.0, 2.0]), jnp.array([2.0, 2.0])
+      >>> round(float(jaxloss.tweedie_deviance(mu, t, power=1)), 6)  # mean_poisson_deviance
+      0.306853
+    """
+    power = _check_power(power)
+    log_input = _check_flag("tweedie_deviance", "log_input", log_input)
+    domains = {}
+    if not log_input and power != 0:
+        domains["predictions"] = _contract.POSITIVE
+    if power >= 2:
+        domains["targets"] = _contract.POSITIVE
+    elif power >= 1:
+        domains["targets"] = _contract.NONNEGATIVE
+    return _contract.elementwise_loss(
+        "tweedie_deviance",
+        lambda p, t: _tweedie_deviance(p, t, power=power, log_input=log_input),
+        predictions,
+        targets,
+        weights=weights,
+        where=where,
+        axis=axis,
+        reduction=reduction,
+        domains=domains,
+    )
+
+
 # Every loss, by public name: the one list the package, the command line and the tests share.
 NAMES: tuple[str, ...] = (
     "beta_nll",
@@ -1296,4 +1429,5 @@ NAMES: tuple[str, ...] = (
     "rmse",
     "robust",
     "student_t_nll",
+    "tweedie_deviance",
 )

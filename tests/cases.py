@@ -83,7 +83,14 @@ def _counts(rng, shape):
 
 
 DELTA, QUANTILE, VARIANCE, ALPHA, SCALE = 0.8, 0.3, 0.7, 0.5, 1.3
-TAU, SPREAD, DF, BETA = 0.3, 0.7, 3.0, 0.5
+TAU, SPREAD, DF, BETA, POWER = 0.3, 0.7, 3.0, 0.5, 1.5
+
+
+def _means(rng, shape):
+    # means >= 1, so integer and boolean casts of them stay in the domain (μ > 0)
+    p = rng.uniform(1.0, 5.0, size=shape).astype(np.float32)
+    t = rng.uniform(0.0, 5.0, size=shape).astype(np.float32)
+    return p, t
 
 
 def crps_normal_reference(p, t, sigma):
@@ -225,6 +232,21 @@ CASES = [
         lambda p, t: 1 - 2 * scipy.stats.norm.cdf((t - p) / SPREAD),
         _normal,
         symmetric=True,
+    ),
+    Case(
+        "tweedie_deviance",
+        lambda p, t, **kw: jaxloss.tweedie_deviance(p, t, power=POWER, **kw),
+        lambda p, t: (
+            2
+            * (
+                t ** (2 - POWER) / ((1 - POWER) * (2 - POWER))
+                - t * p ** (1 - POWER) / (1 - POWER)
+                + p ** (2 - POWER) / (2 - POWER)
+            )
+        ),
+        lambda p, t: 2 * p**-POWER * (p - t),
+        _means,
+        zero_iff_equal=True,
     ),
     Case(
         "robust",

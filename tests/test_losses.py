@@ -436,15 +436,18 @@ _values = hnp.arrays(
 
 
 @st.composite
-def _pairs(draw, low=-50.0, high=50.0):
+def _pairs(draw, low=-50.0, high=50.0, p_low=None):
     n = draw(st.integers(1, 12))
     elements = st.floats(low, high, width=32, allow_subnormal=False)
-    p = draw(hnp.arrays(np.float32, n, elements=elements))
+    p_elements = elements if p_low is None else st.floats(p_low, high, width=32)
+    p = draw(hnp.arrays(np.float32, n, elements=p_elements))
     t = draw(hnp.arrays(np.float32, n, elements=elements))
     return p, t
 
 
 def _domain_pairs(case):
+    if case.name == "tweedie_deviance":  # means > 0, targets >= 0
+        return _pairs(0.0, 50.0, p_low=0.125)
     return _pairs(0.0, 50.0) if case.name in ("msle", "poisson_nll") else _pairs()
 
 
@@ -462,7 +465,7 @@ def test_property_zero_iff_equal(case):
     @given(_domain_pairs(case))
     def check(pt):
         p, t = pt
-        if case.name == "mape":
+        if case.name in ("mape", "tweedie_deviance"):  # t as a prediction must be nonzero
             t = np.where(t == 0, np.float32(1), t)
         assert np.all(np.asarray(case.loss(t, t, reduction="none")) == 0)
         elementwise = np.asarray(case.loss(p, t, reduction="none"))

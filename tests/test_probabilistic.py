@@ -113,3 +113,85 @@ def test_beta_nll_gradients_are_the_nll_gradients_times_variance_to_the_beta(bet
 def test_beta_nll_refuses_a_negative_beta():
     with pytest.raises(ValueError, match=r"beta_nll: beta must be >= 0"):
         jaxloss.beta_nll(jnp.zeros(2), jnp.zeros(2), variance=1.0, beta=-0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# tweedie_deviance
+# --------------------------------------------------------------------------------------------
+
+
+def _tweedie_data(power, seed=4, n=200):
+    rng = np.random.default_rng(seed)
+    mu = rng.gamma(2.0, size=n).astype(np.float32) + 0.05
+    t = rng.gamma(2.0, size=n).astype(np.float32)
+    if power < 2:
+        t[::7] = 0.0  # zeros: allowed for p < 2 (counts, compound Poisson–Gamma)
+    if power == 0:
+        t -= 1.0  # any real target for the normal
+    w = rng.uniform(0.0, 2.0, n).astype(np.float32)
+    return mu, t, w
+
+
+@pytest.mark.parametrize("power", [-0.5, 0, 1, 1.5, 2, 3])
+@pytest.mark.parametrize("log_input", [False, True])
+def test_tweedie_deviance_matches_scikit_learn(power, log_input):
+    from sklearn import metrics
+
+    mu, t, w = _tweedie_data(power)
+    predictions = np.log(mu) if log_input else mu
+    for weights in (None, w):
+        got = jaxloss.tweedie_deviance(predictions, t, power=power, log_input=log_input,
+                                       weights=weights)  # fmt: skip
+        expected = metrics.mean_tweedie_deviance(t.astype(np.float64), mu.astype(np.float64),
+                                                 power=power, sample_weight=weights)  # fmt: skip
+        np.testing.assert_allclose(got, expected, rtol=2e-5)
+    if power == 1:
+        np.testing.assert_allclose(jaxloss.tweedie_deviance(mu, t, power=1),
+                                   metrics.mean_poisson_deviance(t, mu), rtol=2e-5)  # fmt: skip
+    if power == 2:
+        np.testing.assert_allclose(jaxloss.tweedie_deviance(mu, t, power=2),
+                                   metrics.mean_gamma_deviance(t, mu), rtol=2e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("power", [1, 1.5, 3])
+def test_tweedie_deviance_with_log_input_is_exact_for_large_log_means(power):
+    eta = np.array([20.0, 40.0, 60.0], np.float32)
+    t = np.exp(eta.astype(np.float64) - 0.5).astype(np.float32)  # the mean overshoots by e^½
+    got = jaxloss.tweedie_deviance(eta, t, power=power, log_input=True, reduction="none")
+    mu, t64 = np.exp(eta.astype(np.float64)), t.astype(np.float64)
+    if power == 1:
+        expected = 2 * (t64 * np.log(t64 / mu) - t64 + mu)
+    else:
+        first = t64 ** (2 - power) / ((1 - power) * (2 - power))
+        expected = 2 * (
+            first - t64 * mu ** (1 - power) / (1 - power) + mu ** (2 - power) / (2 - power)
+        )
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    grad = jax.grad(lambda e: jaxloss.tweedie_deviance(e, t, power=power, log_input=True,
+                                                       reduction="sum"))(eta)  # fmt: skip
+    # ∂d/∂η = 2 μ^(1−p) (μ − t)
+    np.testing.assert_allclose(grad, 2 * mu ** (1 - power) * (mu - t64), rtol=1e-4)
+
+
+def test_tweedie_deviance_masked_entries_and_bad_input():
+    mu = np.array([1.0, 0.0, -2.0, 3.0], np.float32)
+    t = np.array([2.0, 5.0, 1.0, np.nan], np.float32)
+    keep = np.array([True, False, False, False])
+    value, grad = jax.value_and_grad(
+        lambda m: jaxloss.tweedie_deviance(m, t, power=1.5, where=keep)
+    )(mu)  # fmt: skip
+    np.testing.assert_allclose(value, 2 * (2**0.5 / -0.25 + 2 / 0.5 + 1 / 0.5), rtol=1e-6)
+    assert np.all(np.isfinite(grad)) and np.all(np.asarray(grad)[1:] == 0)
+    with pytest.raises(ValueError, match=r"power must be <= 0 or >= 1 .*got power=0.5"):
+        jaxloss.tweedie_deviance(mu, t, power=0.5)
+    with pytest.raises(TypeError, match=r"power must be a finite Python number"):
+        jaxloss.tweedie_deviance(mu, t, power=jnp.float32(1.5))
+    with pytest.raises(ValueError, match=r"tweedie_deviance: predictions must be > 0"):
+        jaxloss.tweedie_deviance(np.array([0.0]), np.array([1.0]), power=1)
+    with pytest.raises(ValueError, match=r"tweedie_deviance: targets must be > 0"):
+        jaxloss.tweedie_deviance(np.array([1.0]), np.array([0.0]), power=2)
+    with pytest.raises(ValueError, match=r"tweedie_deviance: targets must be >= 0"):
+        jaxloss.tweedie_deviance(np.array([1.0]), np.array([-1.0]), power=1.5)
+    # a traced out-of-domain value is NaN, never a silently finite number
+    traced = jax.jit(lambda m: jaxloss.tweedie_deviance(m, np.ones(1), power=1))(np.zeros(1))
+    assert np.isnan(traced)
