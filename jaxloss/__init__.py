@@ -17,10 +17,12 @@ from . import train as train
 from ._contract import checked as checked
 from ._contract import value_checks as value_checks
 from ._losses import beta_nll as beta_nll
+from ._losses import crps_ensemble as crps_ensemble
 from ._losses import crps_normal as crps_normal
 from ._losses import expectile as expectile
 from ._losses import gaussian_nll as gaussian_nll
 from ._losses import huber as huber
+from ._losses import interval_score as interval_score
 from ._losses import laplace_nll as laplace_nll
 from ._losses import log_cosh as log_cosh
 from ._losses import mae as mae
@@ -41,4 +43,4 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
     __version__ = "0+unknown"
 
 # Sorted: "checked", every loss (the package's one list of them), "value_checks".
-__all__ = sorted(["checked", *_losses.NAMES, "value_checks"])
+__all__ = sorted(["checked", "interval_score", *_losses.NAMES, "value_checks"])

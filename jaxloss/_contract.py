@@ -482,6 +482,62 @@ def prepare(
     return Inputs(p, t, w, mask, hyper)
 
 
+def prepare_ensemble(
+    name: str,
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    member_axis: int,
+    *,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+) -> Inputs:
+    """:func:`prepare` for an ensemble: ``predictions`` has one more axis, of members.
+
+    Removing ``member_axis`` from the predictions' shape must give the targets' shape
+    exactly (never broadcast); weights and masks are shaped against the targets.
+
+    Returns:
+      The prepared inputs, the members moved to the last axis of ``predictions``; where
+      ``where`` excludes an entry its members and target are 0.
+    """
+    with jax.ensure_compile_time_eval():
+        x, t = jnp.asarray(predictions), jnp.asarray(targets)
+        _check_real_dtype(name, "predictions", x)
+        _check_real_dtype(name, "targets", t)
+        if isinstance(member_axis, bool) or not isinstance(member_axis, int):
+            raise TypeError(f"jaxloss.{name}: member_axis must be an int; got {member_axis!r}.")
+        if not -x.ndim <= member_axis < max(x.ndim, 1):
+            raise ValueError(
+                f"jaxloss.{name}: member_axis={member_axis} is out of range for predictions "
+                f"of shape {x.shape}."
+            )
+        rest = x.shape[: member_axis % x.ndim] + x.shape[member_axis % x.ndim + 1 :]
+        if rest != t.shape:
+            raise ValueError(
+                f"jaxloss.{name}: predictions of shape {x.shape} without their member axis "
+                f"{member_axis} have shape {rest}, which differs from targets' {t.shape}; "
+                "predictions must be targets' shape with one extra axis of ensemble members "
+                "(set member_axis to where it is)."
+            )
+        dtype = compute_dtype(x, t)
+        x = jnp.moveaxis(x, member_axis, -1).astype(dtype)
+        t = t.astype(dtype)
+        w = as_weights(name, weights, t.shape, dtype)
+        mask = as_mask(name, where, t.shape)
+        if w is not None:
+            _check_domain_statically(name, "weights", w, NONNEGATIVE, mask)
+    member_mask = None if mask is None else mask[..., None]
+    _stage_value_checks(name, {"predictions": x}, {}, member_mask)
+    _stage_value_checks(name, {"targets": t} | ({} if w is None else {"weights": w}),
+                        {} if w is None else {"weights": (w, NONNEGATIVE)}, mask)  # fmt: skip
+    if mask is not None:
+        full = jnp.broadcast_to(mask, t.shape)
+        zero = jnp.zeros((), dtype)
+        x = jnp.where(full[..., None], x, zero)
+        t = jnp.where(full, t, zero)
+    return Inputs(x, t, w, mask, {})
+
+
 def elementwise_loss(
     name: str,
     formula: Callable[..., jax.Array],

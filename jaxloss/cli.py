@@ -32,9 +32,10 @@ from ._io import atomic_write, record_json, staging_directory
 _RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
 _CONTRACT = ("predictions", "targets", "weights", "where", "axis", "reduction")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-# Every loss but gaussian_nll and beta_nll, whose variance is a per-sample array a command
-# line cannot give.
-LOSS_NAMES = tuple(name for name in _losses.NAMES if name not in ("gaussian_nll", "beta_nll"))
+# Every loss but those a table of features and one target cannot feed: gaussian_nll and
+# beta_nll take a per-sample variance, crps_ensemble an ensemble of predictions.
+_NOT_ON_THE_COMMAND_LINE = ("gaussian_nll", "beta_nll", "crps_ensemble")
+LOSS_NAMES = tuple(name for name in _losses.NAMES if name not in _NOT_ON_THE_COMMAND_LINE)
 
 
 class UsageError(Exception):

@@ -195,3 +195,130 @@ def test_tweedie_deviance_masked_entries_and_bad_input():
     # a traced out-of-domain value is NaN, never a silently finite number
     traced = jax.jit(lambda m: jaxloss.tweedie_deviance(m, np.ones(1), power=1))(np.zeros(1))
     assert np.isnan(traced)
+
+
+# --------------------------------------------------------------------------------------------
+# crps_ensemble
+# --------------------------------------------------------------------------------------------
+
+
+def _pairwise_crps(members, t, fair):
+    """The O(M²) definition in float64: members on axis 0."""
+    x = np.asarray(members, np.float64)
+    m = x.shape[0]
+    to_target = np.abs(x - t).mean(axis=0)
+    pairs = np.abs(x[:, None] - x[None, :]).sum(axis=(0, 1))
+    return to_target - pairs / (2 * m * (m - 1) if fair else 2 * m * m)
+
+
+@pytest.mark.parametrize("members", [1, 2, 7, 64])
+@pytest.mark.parametrize("estimator", ["fair", "ecdf"])
+def test_crps_ensemble_matches_the_pairwise_definition_and_properscoring(members, estimator):
+    if estimator == "fair" and members == 1:
+        return
+    rng = np.random.default_rng(members)
+    x = rng.normal(size=(members, 5, 3)).astype(np.float32)
+    t = rng.normal(size=(5, 3)).astype(np.float32)
+    got = jaxloss.crps_ensemble(x, t, estimator=estimator, reduction="none")
+    np.testing.assert_allclose(got, _pairwise_crps(x, t, estimator == "fair"), rtol=2e-5,
+                               atol=2e-6)  # fmt: skip
+    if estimator == "ecdf":  # properscoring takes the members on the last axis
+        expected = properscoring.crps_ensemble(t.astype(np.float64), np.moveaxis(x, 0, -1))
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
+    if members == 1:
+        np.testing.assert_allclose(got, np.abs(x[0] - t), rtol=1e-6)
+
+
+def test_crps_ensemble_member_axis_weights_masks_and_gradients():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4, 6, 9)).astype(np.float32)  # members on the last axis
+    t = rng.normal(size=(4, 6)).astype(np.float32)
+    w = rng.uniform(0, 2, 4).astype(np.float32)
+    keep = rng.uniform(size=(4, 6)) > 0.3
+    elementwise = _pairwise_crps(np.moveaxis(x, -1, 0), t, fair=True)
+    got = jaxloss.crps_ensemble(x, t, member_axis=-1, weights=w, where=keep, axis=1)
+    weight = w[:, None] * keep
+    np.testing.assert_allclose(got, (weight * elementwise).sum(1) / weight.sum(1), rtol=2e-5)
+    np.testing.assert_allclose(jaxloss.crps_ensemble(np.moveaxis(x, -1, 1), t, member_axis=1),
+                               elementwise.mean(), rtol=2e-5)  # fmt: skip
+    jitted = jax.jit(lambda x, t: jaxloss.crps_ensemble(x, t, member_axis=-1, reduction="none"))
+    np.testing.assert_allclose(jitted(x, t), elementwise, rtol=2e-5, atol=2e-6)
+    rows = jax.vmap(lambda x, t: jaxloss.crps_ensemble(x, t, member_axis=-1))(x, t)
+    np.testing.assert_allclose(rows, elementwise.mean(axis=1), rtol=2e-5)
+    # the gradient of the sorted form against the pairwise form's, by finite differences
+    members = np.moveaxis(x[:1, :2], -1, 0).astype(np.float64)
+    grad = jax.grad(lambda m: jaxloss.crps_ensemble(m, t[:1, :2], reduction="sum"))(
+        members.astype(np.float32)
+    )  # fmt: skip
+    h = 1e-6
+    for index in [(0, 0, 0), (3, 0, 1), (8, 0, 0)]:
+        up, down = members.copy(), members.copy()
+        up[index] += h
+        down[index] -= h
+        fd = (_pairwise_crps(up, t[:1, :2], True).sum()
+              - _pairwise_crps(down, t[:1, :2], True).sum()) / (2 * h)  # fmt: skip
+        np.testing.assert_allclose(grad[index], fd, rtol=1e-4, atol=1e-6)
+    # masked members may hold garbage: value and gradient stay finite
+    garbage = x.copy()
+    garbage[~keep] = np.nan
+    value, g = jax.value_and_grad(
+        lambda m: jaxloss.crps_ensemble(m, t, member_axis=-1, where=keep)
+    )(garbage)  # fmt: skip
+    assert np.isfinite(value) and np.all(np.isfinite(g))
+
+
+def test_crps_ensemble_refuses_shapes_that_do_not_match_and_one_member_fair():
+    x, t = np.zeros((8, 5)), np.zeros(5)
+    with pytest.raises(ValueError, match=r"without their member axis 0 have shape \(5,\), which "
+                                         r"differs from targets' \(5, 1\)"):  # fmt: skip
+        jaxloss.crps_ensemble(x, t[:, None])
+    with pytest.raises(ValueError, match=r"member_axis=2 is out of range"):
+        jaxloss.crps_ensemble(x, t, member_axis=2)
+    with pytest.raises(ValueError, match=r"fair estimator needs at least 2 members; got 1"):
+        jaxloss.crps_ensemble(x[:1], t)
+    with pytest.raises(ValueError, match=r"estimator must be 'fair' or 'ecdf'"):
+        jaxloss.crps_ensemble(x, t, estimator="pwm")
+
+
+# --------------------------------------------------------------------------------------------
+# interval_score
+# --------------------------------------------------------------------------------------------
+
+
+def test_interval_score_matches_its_formula_under_the_contract():
+    rng = np.random.default_rng(8)
+    centre = rng.normal(size=(6, 3)).astype(np.float32)
+    half = rng.uniform(0.1, 1.0, (6, 3)).astype(np.float32)
+    lower, upper = centre - half, centre + half
+    t = rng.normal(scale=1.5, size=(6, 3)).astype(np.float32)
+    alpha = 0.2
+    lo, up, tt = (a.astype(np.float64) for a in (lower, upper, t))
+    elementwise = (up - lo) + 2 / alpha * (np.maximum(lo - tt, 0) + np.maximum(tt - up, 0))
+    w = rng.uniform(0, 2, 6).astype(np.float32)
+    got = jaxloss.interval_score(lower, upper, t, alpha=alpha, weights=w, axis=0)
+    np.testing.assert_allclose(got, (w[:, None] * elementwise).sum(0) / w.sum(), rtol=1e-5)
+    d_lower, d_upper = jax.grad(
+        lambda lo, up: jaxloss.interval_score(lo, up, t, alpha=alpha, reduction="sum"), (0, 1)
+    )(lower, upper)  # fmt: skip
+    np.testing.assert_allclose(d_lower, -1 + 2 / alpha * (tt < lo), rtol=1e-6)
+    np.testing.assert_allclose(d_upper, 1 - 2 / alpha * (tt > up), rtol=1e-6)
+    traced = jax.jit(lambda a: jaxloss.interval_score(lower, upper, t, alpha=a))(alpha)
+    np.testing.assert_allclose(traced, elementwise.mean(), rtol=1e-5)
+
+
+def test_interval_score_minimisers_are_the_quantiles():
+    t = np.random.default_rng(9).normal(size=4000).astype(np.float32)
+    grid = np.linspace(-3, 3, 601, dtype=np.float32)
+    alpha = 0.2
+    lower = jax.vmap(lambda c: jaxloss.interval_score(jnp.full_like(t, c), jnp.full_like(t, 9.0),
+                                                      t, alpha=alpha))(grid)  # fmt: skip
+    np.testing.assert_allclose(grid[int(jnp.argmin(lower))], np.quantile(t, alpha / 2), atol=0.02)
+
+
+def test_interval_score_refuses_other_shapes_and_alpha_outside_its_range():
+    a = np.zeros(4)
+    with pytest.raises(ValueError, match=r"lower \(4,\), upper \(4, 1\) and targets \(4,\) must"):
+        jaxloss.interval_score(a, a[:, None], a, alpha=0.1)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r"interval_score: alpha must be in \(0, 1\]"):
+            jaxloss.interval_score(a, a + 1, a, alpha=bad)
