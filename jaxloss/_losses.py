@@ -1475,7 +1475,7 @@ def crps_ensemble(
     name = "crps_ensemble"
     if estimator not in ("fair", "ecdf"):
         raise ValueError(f"jaxloss.{name}: estimator must be 'fair' or 'ecdf'; got {estimator!r}.")
-    reduction = _contract.check_reduction(name, reduction)
+    checked_reduction = _contract.check_reduction(name, reduction)
     inputs = _contract.prepare_ensemble(name, predictions, targets, member_axis,
                                         weights=weights, where=where)  # fmt: skip
     members = inputs.predictions.shape[-1]
@@ -1484,9 +1484,9 @@ def crps_ensemble(
             f"jaxloss.{name}: the fair estimator needs at least 2 members; got {members}. "
             "Use estimator='ecdf' for a single forecast (then the CRPS is |x − t|)."
         )
-    axes = _contract.normalize_axis(name, axis, inputs.targets.ndim, reduction)
+    axes = _contract.normalize_axis(name, axis, inputs.targets.ndim, checked_reduction)
     elementwise = _crps_ensemble(inputs.predictions, inputs.targets, fair=estimator == "fair")
-    return _contract.reduce(elementwise, inputs.weights, inputs.mask, axes, reduction)
+    return _contract.reduce(elementwise, inputs.weights, inputs.mask, axes, checked_reduction)
 
 
 _ALPHA_DOMAIN = _contract.Domain(lambda x: (x <= 0) | (x > 1), "in (0, 1]")
