@@ -34,6 +34,7 @@ from ._losses import poisson_nll as poisson_nll
 from ._losses import pseudo_huber as pseudo_huber
 from ._losses import rmse as rmse
 from ._losses import robust as robust
+from ._losses import robust_nll as robust_nll
 from ._losses import student_t_nll as student_t_nll
 from ._losses import tweedie_deviance as tweedie_deviance
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
@@ -338,6 +339,43 @@ def _robust(p: jax.Array, t: jax.Array, alpha: jax.Array, scale: jax.Array) -> j
         -jnp.expm1(-0.5 * y),
         jnp.where(alpha == jnp.inf, jnp.expm1(0.5 * y_posinf), general),
     )
+
+
+def _tan_gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes x and weights w with Σ w·f(x) ≈ ∫_0^∞ f(x) dx, through x = √2·tan θ.
+
+    Gauss–Legendre on θ ∈ [0, π/2); the substitution maps the Cauchy shape (α = 0), whose
+    density decays like 2/x², to the constant √2, so every α >= 0 is a smooth integrand.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    theta = (nodes + 1.0) * (math.pi / 4.0)
+    jacobian = math.sqrt(2.0) / np.cos(theta) ** 2
+    return math.sqrt(2.0) * np.tan(theta), weights * (math.pi / 4.0) * jacobian
+
+
+# 128 nodes: log Z within 5e-7 (relative) of float64 quadrature on α in [0, 10].
+_LOG_Z_NODES, _LOG_Z_WEIGHTS = _tan_gauss_legendre(128)
+
+
+def _robust_log_partition(alpha: jax.Array) -> jax.Array:
+    """log Z(α) = log ∫ exp(−ρ(x, α, 1)) dx, by quadrature (differentiable in α)."""
+    shape = (1,) * alpha.ndim + (_LOG_Z_NODES.size,)
+    x = jnp.asarray(_LOG_Z_NODES, alpha.dtype).reshape(shape)
+    weights = jnp.asarray(_LOG_Z_WEIGHTS, alpha.dtype).reshape(shape)
+    a = alpha[..., None]
+    # Nodes where (α/2)·log1p(x²/|α−2|) > 80 have exp(−ρ) = 0 in float32 but a ρ that
+    # overflows: they are replaced by x = 0 before ρ is computed, so neither the value nor
+    # the α-gradient (0 · inf) can become NaN.
+    b = jnp.maximum(jnp.abs(a - 2.0), jnp.finfo(alpha.dtype).eps)
+    negligible = a * jnp.log1p(x * x / b) > 160.0
+    x_safe = jnp.where(negligible, jnp.zeros_like(x), x)
+    rho = _robust(x_safe, jnp.zeros_like(x_safe), a, jnp.ones((), alpha.dtype))
+    density = jnp.where(negligible, jnp.zeros_like(rho), jnp.exp(-rho))
+    return jnp.log(2.0 * jnp.sum(weights * density, axis=-1))
+
+
+def _robust_nll(p: jax.Array, t: jax.Array, alpha: jax.Array, scale: jax.Array) -> jax.Array:
+    return _robust(p, t, alpha, scale) + jnp.log(scale) + _robust_log_partition(alpha)
 
 
 def _expectile(p: jax.Array, t: jax.Array, tau: jax.Array) -> jax.Array:
@@ -1554,6 +1592,70 @@ def interval_score(
     )
 
 
+_FINITE_NONNEGATIVE = _contract.Domain(lambda x: ~(x >= 0) | ~jnp.isfinite(x), ">= 0 and finite")
+
+
+@_documented
+def robust_nll(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    alpha: ArrayLike,
+    scale: ArrayLike,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    axis: Axis = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+    """Barron's adaptive loss as a negative log-likelihood, so its shape can be learned.
+
+    .. math::
+      ℓ(p, t) = ρ(p − t, α, c) + \\log c + \\log Z(α), \\qquad
+      Z(α) = \\int_{-∞}^{∞} e^{−ρ(x, α, 1)}\\,dx
+
+    with ``ρ`` the loss of :func:`robust`: the negative log density of Barron's
+    distribution (2019, section 2), defined for ``α >= 0`` (``Z(α)`` diverges below). Minimising
+    the plain loss over ``α`` just drives ``α`` down (a flatter loss is always smaller); the
+    normaliser ``log Z(α)`` grows as the tails get heavier, so ``α`` and ``c`` can be learned
+    with the model. ``Z`` is computed by 128-point Gauss–Legendre quadrature after
+    ``x = √2·tan θ`` (log Z within 5e-7 of float64 quadrature on ``[0, 10]``; exactly
+    ``π√2`` at ``α = 0``, the Cauchy, and ``√(2π)`` at ``α = 2``, the Gaussian) and is
+    differentiable in ``α``. As for :func:`robust`, the true ``∂ℓ/∂α`` diverges like
+    ``log(1/|α − 2|)`` at ``α = 2``; the gradient there is its finite value at
+    ``|α − 2| = ε``.
+
+    Args:
+      predictions: predicted locations, any shape, real dtype.
+      targets: target values, the same shape as ``predictions`` (never broadcast).
+      alpha: the shape ``α >= 0`` (finite): a scalar or a same-rank array; may be traced and
+        differentiated (each distinct value costs one 128-point quadrature).
+      scale: the scale ``c > 0``: a scalar or a same-rank array; may be traced.
+      {contract_args}
+
+    Returns:
+      {returns}
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> nll = jaxloss.robust_nll(jnp.zeros(1), jnp.zeros(1), alpha=2.0, scale=1.0)
+      >>> round(float(nll), 5)  # log √(2π): the Gaussian's
+      0.91894
+    """
+    return _contract.elementwise_loss(
+        "robust_nll",
+        _robust_nll,
+        predictions,
+        targets,
+        weights=weights,
+        where=where,
+        axis=axis,
+        reduction=reduction,
+        params={"alpha": alpha, "scale": scale},
+        domains={"alpha": _FINITE_NONNEGATIVE, "scale": _contract.POSITIVE},
+    )
+
+
 # Every loss, by public name: the one list the package, the command line and the tests share.
 NAMES: tuple[str, ...] = (
     "beta_nll",
@@ -1573,6 +1675,7 @@ NAMES: tuple[str, ...] = (
     "pseudo_huber",
     "rmse",
     "robust",
+    "robust_nll",
     "student_t_nll",
     "tweedie_deviance",
 )

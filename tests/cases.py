@@ -93,6 +93,15 @@ def _means(rng, shape):
     return p, t
 
 
+def barron_log_partition(alpha):
+    """log ∫ exp(−ρ(x, α, 1)) dx by scipy's adaptive quadrature in float64."""
+    import scipy.integrate
+
+    half = scipy.integrate.quad(lambda x: np.exp(-barron(x, alpha)), 0, np.inf, limit=500,
+                                epsabs=0, epsrel=1e-13)[0]  # fmt: skip
+    return float(np.log(2 * half))
+
+
 def crps_normal_reference(p, t, sigma):
     """Gneiting et al. (2005), eq. 5, in float64 with scipy's normal cdf and pdf."""
     z = (np.asarray(t, np.float64) - p) / sigma
@@ -232,6 +241,15 @@ CASES = [
         lambda p, t: 1 - 2 * scipy.stats.norm.cdf((t - p) / SPREAD),
         _normal,
         symmetric=True,
+    ),
+    Case(
+        "robust_nll",
+        lambda p, t, **kw: jaxloss.robust_nll(p, t, alpha=ALPHA, scale=SCALE, **kw),
+        lambda p, t: barron(p - t, ALPHA, SCALE) + np.log(SCALE) + barron_log_partition(ALPHA),
+        lambda p, t: barron_grad(p - t, ALPHA, SCALE),
+        _normal,
+        symmetric=True,
+        nonnegative=False,
     ),
     Case(
         "tweedie_deviance",

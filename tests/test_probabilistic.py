@@ -14,7 +14,7 @@ import scipy.stats
 
 import jaxloss
 
-from .cases import crps_normal_reference
+from .cases import barron_log_partition, crps_normal_reference
 
 # --------------------------------------------------------------------------------------------
 # crps_normal
@@ -322,3 +322,71 @@ def test_interval_score_refuses_other_shapes_and_alpha_outside_its_range():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match=r"interval_score: alpha must be in \(0, 1\]"):
             jaxloss.interval_score(a, a + 1, a, alpha=bad)
+
+
+# --------------------------------------------------------------------------------------------
+# robust_nll
+# --------------------------------------------------------------------------------------------
+
+
+def _log_z(alpha):
+    """log Z(α) through jaxloss: the NLL at zero residual and unit scale."""
+    return jaxloss.robust_nll(jnp.zeros(1), jnp.zeros(1), alpha=alpha, scale=1.0)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-3, 0.1, 0.5, 1.0, 1.5, 1.999, 2.0, 2.5, 4.0, 7.0, 10.0])
+def test_robust_log_partition_matches_float64_quadrature(alpha):
+    np.testing.assert_allclose(_log_z(alpha), barron_log_partition(alpha), rtol=1e-5)
+
+
+def test_robust_log_partition_known_values():
+    np.testing.assert_allclose(_log_z(0.0), np.log(np.pi * np.sqrt(2)), rtol=1e-6)
+    np.testing.assert_allclose(_log_z(2.0), np.log(np.sqrt(2 * np.pi)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0, 3.0, 5.0, 10.0, 20.0, 100.0])
+def test_robust_log_partition_alpha_gradient_matches_finite_differences(alpha):
+    got = jax.grad(_log_z)(jnp.float32(alpha))
+    h = 1e-4 * max(1.0, alpha)
+    low = max(alpha - h, 0.0)
+    fd = (barron_log_partition(alpha + h) - barron_log_partition(low)) / (alpha + h - low)
+    np.testing.assert_allclose(got, fd, rtol=2e-3, atol=1e-6)
+
+
+def test_robust_nll_is_a_normalised_density_with_its_named_special_cases():
+    x = np.linspace(-400, 400, 400_001)
+    for alpha, scale in [(0.5, 0.7), (1.0, 1.3), (3.0, 0.4)]:
+        nll = jaxloss.robust_nll(np.zeros_like(x, np.float32), x.astype(np.float32),
+                                 alpha=alpha, scale=scale, reduction="none")  # fmt: skip
+        mass = np.trapezoid(np.exp(-np.asarray(nll, np.float64)), x)
+        np.testing.assert_allclose(mass, 1.0, atol=1e-4)
+    e = np.linspace(-5, 5, 11).astype(np.float32)
+    gaussian = jaxloss.robust_nll(np.zeros(11), e, alpha=2.0, scale=0.8, reduction="none")
+    np.testing.assert_allclose(gaussian, -scipy.stats.norm.logpdf(e, scale=0.8), rtol=1e-5)
+    cauchy_like = jaxloss.robust_nll(np.zeros(11), e, alpha=0.0, scale=0.8, reduction="none")
+    expected = np.log1p(0.5 * (e / 0.8) ** 2) + np.log(0.8) + np.log(np.pi * np.sqrt(2))
+    np.testing.assert_allclose(cauchy_like, expected, rtol=1e-5)
+
+
+def test_robust_nll_learns_alpha_and_scale_instead_of_driving_alpha_down():
+    rng = np.random.default_rng(10)
+    e = (rng.standard_t(3.0, 4000) * 0.5).astype(np.float32)  # heavy tails: α well below 2
+
+    def loss(params):
+        alpha, log_scale = jax.nn.softplus(params[0]), params[1]
+        return jaxloss.robust_nll(jnp.zeros_like(e), e, alpha=alpha, scale=jnp.exp(log_scale))
+
+    params = jnp.array([1.0, 0.0])
+    for _ in range(300):
+        params = params - 0.5 * jax.grad(loss)(params)
+    alpha = float(jax.nn.softplus(params[0]))
+    assert 0.2 < alpha < 1.8 and np.isfinite(float(loss(params)))
+    g = jax.grad(lambda a, c: jaxloss.robust_nll(jnp.zeros(3), jnp.array([0.0, 1.0, 40.0]),
+                                                 alpha=a, scale=c), (0, 1))(alpha, 0.5)  # fmt: skip
+    assert all(np.isfinite(v) for v in g)
+
+
+def test_robust_nll_refuses_negative_or_infinite_alpha():
+    for bad in (-0.5, np.inf):
+        with pytest.raises(ValueError, match=r"robust_nll: alpha must be >= 0 and finite"):
+            jaxloss.robust_nll(jnp.zeros(2), jnp.zeros(2), alpha=bad, scale=1.0)
