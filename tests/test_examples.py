@@ -31,8 +31,12 @@ def test_compare_losses_writes_a_png_plot(tmp_path):
         parts = re.split(r"\s{2,}", line.strip())
         if len(parts) >= 5 and re.fullmatch(r"[\d.]+", parts[1]):
             errors[parts[0]] = float(parts[1])
-    for name in ("mae", "huber δ=1", "robust α=0 (Cauchy)", "robust adaptive"):
+    for name in ("mae", "huber δ=1", "robust α=0 (Cauchy)", "robust adaptive (NLL)"):
         assert errors[name] < 0.5 * errors["mse"], name
+    learned = float(re.search(r"learned α=([\d.]+)", out).group(1))
+    # 5% gross outliers: the likelihood prefers heavy, Cauchy-like tails (α → 0), far below
+    # the Gaussian's α = 2 (the plain loss would drive α down whatever the data)
+    assert learned < 1.0
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
 
