@@ -5,7 +5,10 @@ respect to the predictions. The bytes that must move are 12·N (read predictions
 write the gradient), so each time is also reported as achieved GB/s and as a fraction of the
 machine's copy bandwidth, measured in the same run as a jitted ``x * 2`` (8·N bytes).
 A second table measures a whole jitted training step that donates its buffers
-(``p ← p − lr·∇ℓ(p)``, also 12·N bytes): the form the loss takes in a real loop.
+(``p ← p − lr·∇ℓ(p)``, also 12·N bytes): the form the loss takes in a real loop. A third
+times the probabilistic losses' value and gradient: ``crps_ensemble`` (members sorted,
+O(M log M)) against the pairwise O(M²) form written in jnp, for M = 8 … 256 members, and
+``crps_normal`` against its textbook formula in jnp.
 
 Ratios are ``time(peer) / time(jaxloss)`` from one run, so >1 means jaxloss is faster and
 1.00 ± noise means it costs nothing over the peer. Run:
@@ -142,6 +145,50 @@ def run(sizes: list[int], min_seconds: float) -> dict:
     return {"machine": machine(), "copy_bandwidth_gbs": bandwidth / 1e9, "rows": rows}
 
 
+def _pairwise_crps(x: jax.Array, t: jax.Array) -> jax.Array:
+    """The fair ensemble CRPS over all M² member pairs (members on axis 0)."""
+    m = x.shape[0]
+    to_target = jnp.mean(jnp.abs(x - t[None]), axis=0)
+    pairs = jnp.sum(jnp.abs(x[:, None] - x[None, :]), axis=(0, 1))
+    return jnp.mean(to_target - pairs / (2.0 * m * (m - 1)))
+
+
+def _textbook_crps_normal(p: jax.Array, t: jax.Array, sigma: float) -> jax.Array:
+    z = (t - p) / sigma
+    cdf, pdf = jax.scipy.stats.norm.cdf(z), jax.scipy.stats.norm.pdf(z)
+    return jnp.mean(sigma * (z * (2.0 * cdf - 1.0) + 2.0 * pdf - 1.0 / np.sqrt(np.pi)))
+
+
+def run_probabilistic(members: list[int], forecasts: int, log2n: int, min_seconds: float) -> list:
+    rows = []
+    rng = np.random.default_rng(1)
+    t = jnp.asarray(rng.normal(size=forecasts).astype(np.float32))
+    for m in members:
+        x = jnp.asarray(rng.normal(size=(m, forecasts)).astype(np.float32))
+        impls = {
+            "jaxloss": lambda x, t: jaxloss.crps_ensemble(x, t),
+            "pairwise jnp": _pairwise_crps,
+        }
+        calls = {k: functools.partial(_jax_value_and_grad(f), x, t) for k, f in impls.items()}
+        agree = abs(float(impls["jaxloss"](x, t)) - float(_pairwise_crps(x, t)))
+        seconds = time_calls(calls, min_seconds=min_seconds, min_repeats=5)
+        rows.append({"loss": "crps_ensemble", "members": m, "n": forecasts, "seconds": seconds,
+                     "max_abs_diff": agree})  # fmt: skip
+    n = 2**log2n
+    p = jnp.asarray(rng.normal(size=n).astype(np.float32))
+    t = jnp.asarray(rng.normal(size=n).astype(np.float32))
+    impls = {
+        "jaxloss": lambda p, t: jaxloss.crps_normal(p, t, scale=0.7),
+        "textbook jnp": lambda p, t: _textbook_crps_normal(p, t, 0.7),
+    }
+    calls = {k: functools.partial(_jax_value_and_grad(f), p, t) for k, f in impls.items()}
+    agree = abs(float(impls["jaxloss"](p, t)) - float(impls["textbook jnp"](p, t)))
+    seconds = time_calls(calls, min_seconds=min_seconds, min_repeats=5)
+    rows.append({"loss": "crps_normal", "members": None, "n": n, "seconds": seconds,
+                 "max_abs_diff": agree})  # fmt: skip
+    return rows
+
+
 def to_markdown(results: dict) -> str:
     m = results["machine"]
     bandwidth = results["copy_bandwidth_gbs"]
@@ -177,6 +224,23 @@ def to_markdown(results: dict) -> str:
                     f"{gbs:.1f} | {100 * gbs / bandwidth:.0f}% | {seconds / base:.2f} |"
                 )
         lines.append("")
+    lines += [
+        "## Probabilistic losses: jax.value_and_grad of the mean",
+        "",
+        "`crps_ensemble` (fair estimator) sorts the members, O(M log M) per forecast; the "
+        "pairwise form sums all M² member pairs. `crps_normal` against the textbook formula "
+        "with `jax.scipy.stats.norm`. `ratio` is time(peer) / time(jaxloss).",
+        "",
+        "| loss | members | forecasts | impl | time | ratio | |Δ value| |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for row in results.get("probabilistic", []):
+        base = row["seconds"]["jaxloss"]
+        for impl, seconds in row["seconds"].items():
+            lines.append(
+                f"| {row['loss']} | {row['members'] or ''} | {row['n']} | {impl} | "
+                f"{format_seconds(seconds)} | {seconds / base:.2f} | {row['max_abs_diff']:.1e} |"
+            )
     return "\n".join(lines)
 
 
@@ -188,8 +252,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--min-seconds", type=float, default=0.5, help="measure each entry for at least this long"
     )
+    parser.add_argument("--members", type=int, nargs="+", default=[8, 32, 128, 256],
+                        help="ensemble sizes for crps_ensemble")  # fmt: skip
+    parser.add_argument("--forecasts", type=int, default=1024,
+                        help="forecasts per crps_ensemble call")  # fmt: skip
     args = parser.parse_args(argv)
-    return publish("losses", run(args.sizes, args.min_seconds), to_markdown, args.out)
+    results = run(args.sizes, args.min_seconds)
+    results["probabilistic"] = run_probabilistic(args.members, args.forecasts, max(args.sizes),
+                                                 args.min_seconds)  # fmt: skip
+    return publish("losses", results, to_markdown, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ BENCHMARKS = {
 }
 # A smoke run of the whole pipeline (seconds, not minutes; the figures mean nothing).
 QUICK = {
-    "losses": ["--sizes", "8", "--min-seconds", "0"],
+    "losses": ["--sizes", "8", "--min-seconds", "0", "--members", "8", "--forecasts", "16"],
     "metrics": ["--samples", "20000", "--batch", "5000", "--min-seconds", "0"],
     "train": ["--steps", "10", "--repeats", "1"],
     "sweep": ["--steps", "5", "--devices", "1", "--models", "linear"],

@@ -243,13 +243,21 @@ def _tweedie_deviance(p: jax.Array, t: jax.Array, *, power: float, log_input: bo
     return jnp.where(valid, deviance, jnp.where(standin, 0.0, jnp.nan))
 
 
+# Up to this many members the pairwise sum beats sorting (benchmarks/bench_losses.py: 2× at
+# M = 8 on CPU; the sort is 1.2× faster at 32 and 16× at 256).
+_PAIRWISE_UP_TO = 16
+
+
 def _crps_ensemble(x: jax.Array, t: jax.Array, *, fair: bool) -> jax.Array:
     """CRPS of the ensemble on the last axis of ``x``, in O(M log M): with the members sorted,
     Σ_ij |x_i − x_j| = 2·Σ_i (2i − M − 1)·x_(i), i = 1..M."""
     m = x.shape[-1]
     to_target = jnp.mean(jnp.abs(x - t[..., None]), axis=-1)
-    rank = jnp.arange(1, m + 1, dtype=x.dtype).reshape((1,) * (x.ndim - 1) + (m,))
-    pairs = 2.0 * jnp.sum((2.0 * rank - (m + 1)) * jnp.sort(x, axis=-1), axis=-1)
+    if m <= _PAIRWISE_UP_TO:  # a few members: the M² differences are cheaper than a sort
+        pairs = jnp.sum(jnp.abs(x[..., :, None] - x[..., None, :]), axis=(-2, -1))
+    else:
+        rank = jnp.arange(1, m + 1, dtype=x.dtype).reshape((1,) * (x.ndim - 1) + (m,))
+        pairs = 2.0 * jnp.sum((2.0 * rank - (m + 1)) * jnp.sort(x, axis=-1), axis=-1)
     return to_target - pairs / (2.0 * m * (m - 1) if fair else 2.0 * m * m)
 
 
@@ -1490,7 +1498,8 @@ def crps_ensemble(
     ``crps_ensemble``); ``"fair"`` (Ferro, 2014) is unbiased for the CRPS of the distribution
     the members are drawn from, so a small ensemble is not penalised for its size. Computed
     in ``O(M log M)`` by sorting the members (``Σ_ij |x_i − x_j| = 2 Σ_i (2i − M − 1)
-    x_(i)``), not over the ``M²`` pairs; differentiable in every member.
+    x_(i)``), not over the ``M²`` pairs (up to 16 members, where the pairs are cheaper, it
+    sums them); differentiable in every member.
 
     Args:
       predictions: the ensemble: the targets' shape with one extra axis of ``M`` members.

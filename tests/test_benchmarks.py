@@ -50,6 +50,10 @@ def test_bench_losses(results):
     for row in data["rows"]:
         assert {"jaxloss", "optax", "jnp"} <= set(row["seconds"])
         assert all(s > 0 for s in row["seconds"].values())
+    probabilistic = {row["loss"]: row for row in data["probabilistic"]}
+    assert probabilistic["crps_ensemble"]["max_abs_diff"] < 1e-5
+    assert set(probabilistic["crps_normal"]["seconds"]) == {"jaxloss", "textbook jnp"}
+    assert "Probabilistic losses" in report
 
 
 def test_bench_metrics_reports_throughput_and_accuracy(results):
