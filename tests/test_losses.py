@@ -182,6 +182,11 @@ HYPERPARAMETER_GRADIENTS = {
     "robust/scale": lambda p, t, v: jaxloss.robust(p, t, alpha=-1.0, scale=v),
     "gaussian_nll/variance": lambda p, t, v: jaxloss.gaussian_nll(p, t, v),
     "gaussian_nll/variance_full": lambda p, t, v: jaxloss.gaussian_nll(p, t, v, full=True),
+    "crps_normal/scale": lambda p, t, v: jaxloss.crps_normal(p, t, scale=v),
+    "robust_nll/alpha": lambda p, t, v: jaxloss.robust_nll(p, t, alpha=v, scale=1.3),
+    "robust_nll/alpha_above_two": lambda p, t, v: jaxloss.robust_nll(p, t, alpha=v + 3, scale=1.3),
+    "robust_nll/scale": lambda p, t, v: jaxloss.robust_nll(p, t, alpha=0.7, scale=v),
+    "interval_score/alpha": lambda p, t, v: jaxloss.interval_score(p - 1, p + 1, t, alpha=v),
 }
 
 
