@@ -9,6 +9,8 @@ permissions exactly as for any other file, without reading or changing the umask
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import pathlib
@@ -53,6 +55,15 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_csv(path: str | os.PathLike, records: list[dict]) -> None:
+    """One row per record, the first record's keys as the header, written atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(records[0])
+    writer.writerows(record.values() for record in records)
+    atomic_write(path, text.getvalue().encode())
 
 
 def atomic_create(path: str | os.PathLike, data: bytes) -> bool:

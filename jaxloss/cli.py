@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _losses
-from ._io import atomic_write, record_json, staging_directory
+from ._io import atomic_write, record_json, staging_directory, write_csv
 
 # These losses need targets in their own units (log scale, percentages, counts).
 _RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
@@ -419,17 +419,6 @@ class Output:
 
 def write_json(path: pathlib.Path, document: dict) -> None:
     atomic_write(path, (json.dumps(document, indent=2) + "\n").encode())
-
-
-def write_csv(path: pathlib.Path, records: list[dict[str, Any]]) -> None:
-    """One row per record (the keys of the first as the header), written atomically."""
-    import io
-
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(records[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    atomic_write(path, text.getvalue().encode())
 
 
 def have_matplotlib() -> bool:

@@ -25,6 +25,7 @@ from jax.experimental import multihost_utils
 
 from .._io import atomic_write
 from . import _batched, _stages
+from ._result import json_number, ranked
 from ._space import Random, Space
 from ._trainer import Trainer, check_trainer, stage_program, state_shape
 
@@ -76,12 +77,6 @@ def _floor_log(value: int, base: float) -> int:
     while base ** (k + 1) <= value:
         k += 1
     return k
-
-
-def _ranked(scores: np.ndarray, mode: str) -> np.ndarray:
-    """Positions of ``scores`` best first; NaN (diverged) last; ties by position."""
-    key = np.where(np.isnan(scores), np.inf, scores if mode == "min" else -scores)
-    return np.argsort(key, kind="stable")
 
 
 class Rung(NamedTuple):
@@ -167,7 +162,7 @@ class HalvingResult:
         self.rungs_computed, self.rungs_loaded = computed, loaded
         last = rungs[-1]
         scores = last.scores(metric, last.candidates)
-        winner = int(last.candidates[_ranked(scores, mode)[0]])
+        winner = int(last.candidates[ranked(scores, mode)[0]])
         self.best: dict[str, Any] = {
             "config": space.point(winner),
             "index": winner,
@@ -186,7 +181,7 @@ class HalvingResult:
         from scipy import stats
 
         def ranks(r: Rung) -> np.ndarray:
-            order = _ranked(r.scores(self.metric, self.audited), self.mode)
+            order = ranked(r.scores(self.metric, self.audited), self.mode)
             return np.argsort(order)
 
         with warnings.catch_warnings():
@@ -214,7 +209,7 @@ class HalvingResult:
         seen: set[int] = set()
         for rung in reversed(self.rungs):
             scores = rung.scores(self.metric, rung.candidates)
-            for position in _ranked(scores, self.mode):
+            for position in ranked(scores, self.mode):
                 run = int(rung.candidates[position])
                 if run in seen:
                     continue
@@ -285,7 +280,7 @@ class HalvingResult:
             "best": self.best,
             "member_steps": self.member_steps,
             "audited": self.audited.tolist(),
-            "fidelity": [None if math.isnan(f) else f for f in self.fidelity],
+            "fidelity": [json_number(f) for f in self.fidelity],
             "rungs": [
                 {
                     "steps": r.steps,
@@ -295,7 +290,7 @@ class HalvingResult:
                         {
                             "index": int(run),
                             **self.space.point(int(run)),
-                            **{k: _json_number(v[i]) for k, v in r.metrics.items()},
+                            **{k: json_number(v[i]) for k, v in r.metrics.items()},
                         }
                         for i, run in enumerate(r.runs)
                     ],
@@ -304,11 +299,6 @@ class HalvingResult:
             ],
         }
         atomic_write(path, json.dumps(document, indent=2).encode())
-
-
-def _json_number(value: np.generic) -> float | None:
-    number = float(value)
-    return None if math.isnan(number) else number
 
 
 def _check_settings(space: Space, metric: object, min_steps: object, max_steps: object,
@@ -430,8 +420,9 @@ def halving(
         batch = _batched.batch_size(min(chunk_size or most, most), most, len(devices))
         start = 0 if i == 0 else plan[i - 1][1]
         programs.append(stage_program(
-            trainer, space, steps=steps - start, first=i == 0, batch=batch, devices=devices,
-            metric=metric, owner="halving", with_fingerprint=directory is not None,
+            trainer, space, steps=steps - start, first=i == 0, state=state_struct, batch=batch,
+            devices=devices, metric=metric, owner="halving",
+            with_fingerprint=directory is not None,
         ))  # fmt: skip
     if directory is not None:
         manifest = _manifest(space, metric, mode, eta, plan, audited, programs)
@@ -474,7 +465,7 @@ def halving(
         last = i == len(plan) - 1
         keep = 0 if last else math.ceil(n_candidates / eta)
         scores = metrics[metric][np.searchsorted(runs, candidates)]
-        kept = np.sort(candidates[_ranked(scores, mode)[:keep]])
+        kept = np.sort(candidates[ranked(scores, mode)[:keep]])
         rungs.append(Rung(steps, candidates, runs, metrics, kept))
         if progress:
             print(f"jaxloss.sweep.halving: rung {i + 1}/{len(plan)}: {len(runs)} runs to "
@@ -557,7 +548,7 @@ class HyperbandResult:
     def __init__(self, brackets: list[HalvingResult], mode: str) -> None:
         self.brackets = brackets
         scores = np.array([b.best["score"] for b in brackets])
-        order = _ranked(scores, mode)
+        order = ranked(scores, mode)
         winner = int(order[0])
         self.best: dict[str, Any] = {"bracket": winner, **{k: brackets[winner].best[k]
                                             for k in ("config", "score", "steps")}}  # fmt: skip

@@ -31,6 +31,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from .._cache import WeakCache
 from .._io import atomic_write
 from . import _batched, _checkpoint, _stages
+from ._result import json_number, ranked
 from ._space import Distribution, IntUniform, Random, Space, python_value
 from ._trainer import Trainer, check_trainer, example_hp, held_weakly, next_stage, state_shape
 
@@ -186,12 +187,16 @@ def _generation_fn(trainer: Trainer, settings: _Settings, sharding: NamedShardin
 def _programs(
     trainer: Trainer,
     settings: _Settings,
+    state: PyTree,
     size: int,
     devices: list[jax.Device],
     members: int,
     with_fingerprint: bool,
 ) -> tuple[_batched.Program, Any, str | None]:
-    """The init program and the compiled generation program, cached while the trainer lives."""
+    """The init program and the compiled generation program, cached while the trainer lives.
+
+    ``state`` is one member's state as shape-dtype structs (computed once by the caller).
+    """
     space = settings.space
     key = ("pbt", settings.key(), size, tuple(devices), members, with_fingerprint)
 
@@ -206,8 +211,7 @@ def _programs(
         def batched(s: jax.ShapeDtypeStruct) -> jax.ShapeDtypeStruct:
             return jax.ShapeDtypeStruct((size, *s.shape), s.dtype, sharding=sharding)
 
-        state = jax.tree.map(batched, state_shape(proxy, space, settings.metric, "pbt"))
-        args = (state, jax.tree.map(batched, hp),
+        args = (jax.tree.map(batched, state), jax.tree.map(batched, hp),
                 batched(jax.ShapeDtypeStruct((), jnp.float32)),
                 jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated))  # fmt: skip
         fn = _generation_fn(proxy, settings, sharding, members)
@@ -266,8 +270,7 @@ class PBTResult:
         self.states = states
         self.generations_computed, self.generations_loaded = computed, loaded
         final = self.scores[metric][-1]
-        key = np.where(np.isnan(final), np.inf, final if mode == "min" else -final)
-        member = int(np.argsort(key, kind="stable")[0])
+        member = int(ranked(final, mode)[0])
         self.best: dict[str, Any] = {
             "member": member,
             "score": float(final[member]),
@@ -355,12 +358,11 @@ class PBTResult:
           ['copies', 'gap', 'lr', 'member']
         """
         final = self.scores[self.metric][-1]
-        key = np.where(np.isnan(final), np.inf, final if self.mode == "min" else -final)
         copies = (self.parents != np.arange(final.shape[0])).sum(axis=0)
         return [
             {"member": int(m), **self._config(-1, int(m)), "copies": int(copies[m]),
              **{k: float(v[-1, m]) for k, v in self.scores.items()}}
-            for m in np.argsort(key, kind="stable")
+            for m in ranked(final, self.mode)
         ]  # fmt: skip
 
     def to_json(self, path: str | os.PathLike) -> None:
@@ -385,7 +387,7 @@ class PBTResult:
         """
 
         def numbers(values: np.ndarray) -> list[float | int | None]:
-            return [None if isinstance(v, float) and math.isnan(v) else v for v in values.tolist()]
+            return [json_number(v) for v in values.tolist()]
 
         document = {
             "space": self.space.describe(),
@@ -522,8 +524,8 @@ def pbt(
                          float(resample_probability), (float(perturb[0]), float(perturb[1])),
                          int(seed))  # fmt: skip
     directory = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir)
-    init, program, fingerprint = _programs(trainer, settings, size, devices, members,
-                                           directory is not None)  # fmt: skip
+    init, program, fingerprint = _programs(trainer, settings, state_struct, size, devices,
+                                           members, directory is not None)  # fmt: skip
     if directory is not None:
         manifest = _manifest(settings, int(generations), fingerprint)
         _stages.check_manifest(directory, manifest, MANIFEST, "pbt",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Sequence
@@ -12,12 +10,25 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._io import atomic_write
+from .._io import atomic_write, write_csv
 from ._space import Space, python_value
 
 PyTree = Any
 # The output key of a run that holds train.FitResult.diverged_at (sweep.run's diverged_key).
 DIVERGED_AT = "diverged_at"
+
+
+def ranked(scores: np.ndarray, mode: str) -> np.ndarray:
+    """Positions of ``scores`` best first (``mode`` ``"min"`` or ``"max"``); NaN (diverged)
+    last; ties by position. The order halving and population-based training rank runs by."""
+    key = np.where(np.isnan(scores), np.inf, scores if mode == "min" else -scores)
+    return np.argsort(key, kind="stable")
+
+
+def json_number(value: float | np.generic) -> float | int | None:
+    """A number as JSON holds it: NaN (a diverged run's metric) becomes null."""
+    number = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(number, float) and np.isnan(number) else number
 
 
 class SweepResult:
@@ -269,12 +280,7 @@ class SweepResult:
           1.0,1.0
           2.0,4.0
         """
-        records = self.records()
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(records[0])
-        writer.writerows(record.values() for record in records)
-        atomic_write(path, text.getvalue().encode())
+        write_csv(path, self.records())
 
     def to_json(self, path: str | os.PathLike) -> None:
         """The grid and one record per run (axis values and per-run scalars), as JSON.

@@ -167,13 +167,18 @@ def stage_program(
     *,
     steps: int,
     first: bool,
+    state: PyTree,
     batch: int,
     devices: list[jax.Device],
     metric: str,
     owner: str,
     with_fingerprint: bool,
 ) -> _batched.Program:
-    """The compiled batched program of one stage, cached while ``trainer`` lives."""
+    """The compiled batched program of one stage, cached while ``trainer`` lives.
+
+    ``state`` is one run's state as shape-dtype structs (:func:`state_shape` of this
+    trainer and space, computed once by the caller): the input of a later stage.
+    """
     hp = example_hp(space)
     dtypes = tuple((k, np.dtype(v.dtype).str) for k, v in hp.items())
     key = ("stage", dtypes, steps, first, batch, tuple(devices), metric, with_fingerprint)
@@ -184,7 +189,6 @@ def stage_program(
             return _batched.compile_program(
                 first_stage(proxy, steps, metric, owner), hp, batch, devices, with_fingerprint
             )
-        state = state_shape(proxy, space, metric, owner)
         example = {"state": state, "hp": hp}
         return _batched.compile_program(
             next_stage(proxy, steps, metric, owner), example, batch, devices, with_fingerprint
