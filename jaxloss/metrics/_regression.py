@@ -1,18 +1,18 @@
 """A streaming, mergeable regression-metrics accumulator, right on any split of the data.
 
-The state holds, per output, the total weight and the weighted mean and centred second
-moment (M2) of the targets and of the residuals, plus the weighted absolute-error sum and
-the largest absolute error. Each batch's moments are computed two-pass around a shift, and
-states are merged with Chan et al.'s parallel update, so nothing ever computes
-``Σy² − (Σy)²/n``, which cancels to noise (and R² > 1) for targets with a large offset. Every
-running total is a double-float (:mod:`._compensated`): counts stay exact to 2^48 and means
-do not drift over many updates, all in float32, on any backend, without x64.
+The state holds, per output, the total weight and the weighted means and centred second
+moments (M2) of the targets and of the residuals, the predictions' M2 and the co-moment of
+predictions and targets, plus the weighted absolute-error sum and the largest absolute error.
+Each batch's moments are computed two-pass around a shift, and states are merged with Chan et
+al.'s parallel update, so nothing ever computes ``Σy² − (Σy)²/n``, which cancels to noise (and
+R² > 1) for targets with a large offset. Every running total is a double-float
+(:mod:`._compensated`): counts stay exact to 2^48 and means do not drift over many updates,
+all in float32, on any backend, without x64.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -21,26 +21,11 @@ from jax.typing import ArrayLike
 
 from .. import _contract
 from .._losses import mse
+from . import _common
 from . import _compensated as cf
+from ._common import Pair
 
-Pair = tuple[jax.Array, jax.Array]
-MULTIOUTPUT = ("raw_values", "uniform_average", "variance_weighted")
 _NAME = "metrics.Regression"
-
-
-def _centred_moments(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair, jax.Array]:
-    """Weighted mean (as a double-float) and M2 of ``x`` along axis 0, computed two-pass.
-
-    The shift is a first estimate of the mean; the deviations from it are small and almost
-    exact, so their mean and M2 carry no cancellation even for 311030 ± 5 in float32.
-    """
-    total = total[None]  # keep the batch axis: no implicit rank promotion
-    shift = _contract.safe_divide(jnp.sum(w * x, axis=0, keepdims=True), total)
-    deviation = x - shift
-    mean_deviation = _contract.safe_divide(jnp.sum(w * deviation, axis=0, keepdims=True), total)
-    centred = deviation - mean_deviation
-    m2 = jnp.sum(w * centred * centred, axis=0)
-    return cf.two_sum(shift[0], mean_deviation[0]), m2
 
 
 @jax.tree_util.register_dataclass
@@ -50,26 +35,34 @@ class Regression:
 
     Feed batches with :meth:`update`, combine partial states (from other batches, hosts or
     devices) with :meth:`merge` or :meth:`merge_across`, and read the metrics with
-    :meth:`compute`. With residual ``r = p − t``, weights ``w`` and ``W = Σ w``:
+    :meth:`compute`. With residual ``r = p − t``, weights ``w``, ``W = Σ w`` and centred
+    sums ``S_{xy} = Σ w (x − x̄)(y − ȳ)``:
 
     .. math::
       \\mathrm{MSE} = Σ w r^2 / W, \\quad \\mathrm{MAE} = Σ w |r| / W, \\quad
-      \\mathrm{bias} = Σ w r / W, \\quad R^2 = 1 − \\frac{Σ w r^2}{Σ w (t − \\bar t)^2}, \\quad
-      \\mathrm{EV} = 1 − \\frac{Σ w (r − \\bar r)^2}{Σ w (t − \\bar t)^2}
+      \\mathrm{bias} = \\bar r, \\quad R^2 = 1 − \\frac{Σ w r^2}{S_{tt}}, \\quad
+      \\mathrm{EV} = 1 − \\frac{S_{rr}}{S_{tt}}, \\quad
+      ρ = \\frac{S_{pt}}{\\sqrt{S_{pp} S_{tt}}}, \\quad
+      \\mathrm{CCC} = \\frac{2 S_{pt}}{S_{pp} + S_{tt} + W \\bar r^2}
 
-    each per output, matching scikit-learn's metrics on the concatenated data for any split
-    into batches and any merge order (to rounding). The state is tiny (a few numbers per
-    output), jittable, vmappable (one accumulator per sweep member) and usable as a
-    ``jax.lax.scan`` carry. All totals are float32 double-floats: counts stay exact past
-    2^31 (to 2^48) and running means do not drift, without ``jax_enable_x64``.
+    each per output, matching scikit-learn's metrics and ``scipy.stats.pearsonr`` on the
+    concatenated data for any split into batches and any merge order (to rounding). The
+    state is tiny (a few numbers per output), jittable, vmappable (one accumulator per sweep
+    member) and usable as a ``jax.lax.scan`` carry. All totals are float32 double-floats:
+    counts stay exact past 2^31 (to 2^48) and running means do not drift, without
+    ``jax_enable_x64``. ``S_pp`` and ``S_pt`` are kept as moments of their own rather than
+    derived from ``S_rr`` and ``S_tt``, whose difference cancels when predictions are nearly
+    constant.
 
     Attributes:
       weight: total weight ``W`` per output, as a double-float ``(hi, lo)``.
       samples: number of selected samples per output (the ``where`` mask, ignoring weights).
       target_mean: weighted mean of the targets (double-float).
-      target_m2: ``Σ w (t − t̄)²`` (double-float).
+      target_m2: ``S_tt = Σ w (t − t̄)²`` (double-float).
       residual_mean: weighted mean residual ``r̄`` (double-float).
-      residual_m2: ``Σ w (r − r̄)²`` (double-float).
+      residual_m2: ``S_rr = Σ w (r − r̄)²`` (double-float).
+      prediction_m2: ``S_pp = Σ w (p − p̄)²`` (double-float).
+      comoment: ``S_pt = Σ w (p − p̄)(t − t̄)`` (double-float).
       abs_error: ``Σ w |r|`` (double-float).
       max_error: ``max |r|`` over selected samples with positive weight (0 if none).
 
@@ -81,7 +74,7 @@ class Regression:
       >>> state = state.update(jnp.array([4.0]), jnp.array([2.0]))
       >>> {k: round(float(v), 4) for k, v in state.compute().items()}
       {'mse': 1.6667, 'rmse': 1.291, 'mae': 1.0, 'r2': -1.5, 'explained_variance': -1.3333, \
-'max_error': 2.0, 'bias': 0.3333, 'count': 3.0}
+'max_error': 2.0, 'bias': 0.3333, 'pearson': 0.3273, 'ccc': 0.2857, 'count': 3.0}
     """
 
     weight: Pair
@@ -90,6 +83,8 @@ class Regression:
     target_m2: Pair
     residual_mean: Pair
     residual_m2: Pair
+    prediction_m2: Pair
+    comoment: Pair
     abs_error: Pair
     max_error: jax.Array
 
@@ -117,6 +112,8 @@ class Regression:
             target_m2=cf.zeros(shape),
             residual_mean=cf.zeros(shape),
             residual_m2=cf.zeros(shape),
+            prediction_m2=cf.zeros(shape),
+            comoment=cf.zeros(shape),
             abs_error=cf.zeros(shape),
             max_error=jnp.zeros(shape, jnp.float32),
         )
@@ -157,40 +154,36 @@ class Regression:
           >>> print(s.compute("raw_values")["mse"])
           [1. 1.]
         """
-        name = f"{_NAME}.update"
-        inputs = _contract.prepare(name, predictions, targets, weights=weights, where=where)
-        p = inputs.predictions.astype(jnp.float32)
-        t = inputs.targets.astype(jnp.float32)
-        if p.ndim == 0 or p.shape[1:] != self.shape:
-            raise ValueError(
-                f"jaxloss.{name}: predictions have shape {p.shape}, so one sample has shape "
-                f"{p.shape[1:]}; this accumulator expects samples of shape {self.shape} "
-                f"(Regression.empty(shape={self.shape})) along a leading batch axis."
-            )
-        selected = jnp.ones(p.shape, jnp.bool_)
-        if inputs.mask is not None:
-            selected = jnp.broadcast_to(inputs.mask, p.shape)
-        w = jnp.ones((), jnp.float32) if inputs.weights is None else inputs.weights
-        w = jnp.where(selected, jnp.broadcast_to(w.astype(jnp.float32), p.shape), 0.0)
-
+        batch = _common.read_batch(
+            f"{_NAME}.update", predictions, targets, weights=weights, where=where,
+            shape=self.shape,
+        )  # fmt: skip
+        p, t, w = batch.predictions, batch.targets, batch.weights
         total = jnp.sum(w, axis=0)
         residual = p - t
         abs_residual = jnp.abs(residual)
-        target_mean, target_m2 = _centred_moments(t, w, total)
-        residual_mean, residual_m2 = _centred_moments(residual, w, total)
-        counted = selected & (w > 0)
-        zeros = jnp.zeros_like(total)
-        batch = Regression(
-            weight=(total, zeros),
-            samples=(jnp.sum(selected, axis=0, dtype=jnp.float32), zeros),
-            target_mean=target_mean,
-            target_m2=(target_m2, zeros),
-            residual_mean=residual_mean,
-            residual_m2=(residual_m2, zeros),
-            abs_error=(jnp.sum(w * abs_residual, axis=0), zeros),
-            max_error=jnp.max(jnp.where(counted, abs_residual, 0.0), axis=0, initial=0.0),
+        target_mean, t_centred = _common.centred(t, w, total)
+        residual_mean, r_centred = _common.centred(residual, w, total)
+        _, p_centred = _common.centred(p, w, total)
+        counted = batch.selected & (w > 0)
+
+        def moment(x: jax.Array, y: jax.Array) -> Pair:
+            return _common.pair(jnp.sum(w * x * y, axis=0))
+
+        return self.merge(
+            Regression(
+                weight=_common.pair(total),
+                samples=_common.pair(jnp.sum(batch.selected, axis=0, dtype=jnp.float32)),
+                target_mean=target_mean,
+                target_m2=moment(t_centred, t_centred),
+                residual_mean=residual_mean,
+                residual_m2=moment(r_centred, r_centred),
+                prediction_m2=moment(p_centred, p_centred),
+                comoment=moment(p_centred, t_centred),
+                abs_error=_common.pair(jnp.sum(w * abs_residual, axis=0)),
+                max_error=jnp.max(jnp.where(counted, abs_residual, 0.0), axis=0, initial=0.0),
+            )
         )
-        return self.merge(batch)
 
     def merge(self, other: Regression) -> Regression:
         """Combines two states as if their samples had been added to one.
@@ -212,52 +205,22 @@ class Regression:
           >>> print(a.merge(b).compute()["mse"], b.merge(a).compute()["mse"])
           4.6666665 4.6666665
         """
-        if not isinstance(other, Regression):
-            raise TypeError(
-                f"jaxloss.{_NAME}.merge: expected a Regression, got {type(other).__name__}."
-            )
-        if other.shape != self.shape:
-            raise ValueError(
-                f"jaxloss.{_NAME}.merge: states of output shapes {self.shape} and "
-                f"{other.shape} cannot be merged; both must come from "
-                "Regression.empty(shape=...) with the same shape."
-            )
-        weight = cf.add_pairs(self.weight, other.weight)
-        w_self, w_other = cf.value(self.weight), cf.value(other.weight)
-        total = cf.value(weight)
-        # Update from the heavier side: its mean is kept to full double-float precision and
-        # only the (small) pull towards the lighter side is rounded, and a merge into an empty
-        # state returns the other state's moments unchanged.
-        self_heavier = w_self >= w_other
-        heavy_w = jnp.where(self_heavier, w_self, w_other)
-        light_fraction = _contract.safe_divide(jnp.where(self_heavier, w_other, w_self), total)
-
-        def pick(a: Pair, b: Pair) -> tuple[Pair, Pair]:
-            heavy = (jnp.where(self_heavier, a[0], b[0]), jnp.where(self_heavier, a[1], b[1]))
-            light = (jnp.where(self_heavier, b[0], a[0]), jnp.where(self_heavier, b[1], a[1]))
-            return heavy, light
-
-        def merge_moments(mean_a: Pair, m2_a: Pair, mean_b: Pair, m2_b: Pair) -> tuple[Pair, ...]:
-            heavy, light = pick(mean_a, mean_b)
-            delta = cf.difference(light, heavy)
-            mean = cf.add(*heavy, delta * light_fraction)
-            between = delta * delta * heavy_w * light_fraction  # δ² · W_a·W_b / W
-            m2 = cf.add(*cf.add_pairs(m2_a, m2_b), between)
-            return mean, m2
-
-        target_mean, target_m2 = merge_moments(
-            self.target_mean, self.target_m2, other.target_mean, other.target_m2
-        )
-        residual_mean, residual_m2 = merge_moments(
-            self.residual_mean, self.residual_m2, other.residual_mean, other.residual_m2
-        )
+        _common.check_mergeable(f"{_NAME}.merge", self, other)
+        chan = _common.Chan.of(self.weight, other.weight)
+        target_mean, d_target = chan.mean(self.target_mean, other.target_mean)
+        residual_mean, d_residual = chan.mean(self.residual_mean, other.residual_mean)
+        d_prediction = d_target + d_residual  # p̄ = t̄ + r̄
         return Regression(
-            weight=weight,
+            weight=cf.add_pairs(self.weight, other.weight),
             samples=cf.add_pairs(self.samples, other.samples),
             target_mean=target_mean,
-            target_m2=target_m2,
+            target_m2=chan.comoment(self.target_m2, other.target_m2, d_target, d_target),
             residual_mean=residual_mean,
-            residual_m2=residual_m2,
+            residual_m2=chan.comoment(self.residual_m2, other.residual_m2, d_residual, d_residual),
+            prediction_m2=chan.comoment(
+                self.prediction_m2, other.prediction_m2, d_prediction, d_prediction
+            ),
+            comoment=chan.comoment(self.comoment, other.comoment, d_prediction, d_target),
             abs_error=cf.add_pairs(self.abs_error, other.abs_error),
             max_error=jnp.maximum(self.max_error, other.max_error),
         )
@@ -286,14 +249,7 @@ class Regression:
           >>> print(f(jnp.array([1.0, 3.0]), jnp.zeros(2)))
           5.0
         """
-        # Every device folds the same gathered states in the same order, so the result is
-        # replicated ("invarying" tells shard_map so).
-        gathered = jax.lax.all_gather(self, axis_name, to="invarying")
-        parts = jax.tree.leaves(gathered)[0].shape[0]
-        merged = jax.tree.map(lambda x: x[0], gathered)
-        for i in range(1, parts):
-            merged = merged.merge(jax.tree.map(lambda x, i=i: x[i], gathered))
-        return merged
+        return _common.fold_across(self, axis_name)
 
     def exact_count(self) -> np.ndarray:
         """The total weight per output as NumPy float64, exact to 2^48 for integer weights.
@@ -314,21 +270,27 @@ class Regression:
         hi, lo = (np.asarray(x, np.float64) for x in self.weight)
         return hi + lo
 
-    def compute(self, multioutput: str | ArrayLike = "uniform_average") -> dict[str, jax.Array]:
+    def compute(
+        self, multioutput: str | ArrayLike = "uniform_average", *, regressors: int | None = None
+    ) -> dict[str, jax.Array]:
         """The metrics of everything added so far.
 
         Per output ``k`` (with ``W = Σ w``, ``r = p − t``): ``mse``, ``rmse = √mse``,
         ``mae``, ``r2``, ``explained_variance``, ``max_error = max |r|``, ``bias = r̄`` (mean
-        residual, positive when predictions are too high) and ``count = W``.
+        residual, positive when predictions are too high), ``pearson`` (the weighted Pearson
+        correlation of predictions and targets), ``ccc`` (Lin's concordance correlation
+        coefficient, with population moments: it is 1 only when ``p = t``, and penalises a
+        bias or a scale error that Pearson ignores), ``count = W`` and, with ``regressors=k``,
+        ``adjusted_r2 = 1 − (1 − R²)(n − 1)/(n − k − 1)`` with ``n`` the number of samples.
 
         ``multioutput`` follows scikit-learn:
 
         - ``"raw_values"``: one value per output (arrays of the state's shape).
         - ``"uniform_average"``: the mean over outputs. As in scikit-learn, ``rmse`` is the
           mean of the per-output RMSEs (not the root of the mean MSE).
-        - ``"variance_weighted"``: ``r2`` and ``explained_variance`` weighted by each
-          output's target variance (scikit-learn's meaning); the other metrics, which
-          scikit-learn does not define for it, are uniform averages.
+        - ``"variance_weighted"``: ``r2``, ``adjusted_r2`` and ``explained_variance``
+          weighted by each output's target variance (scikit-learn's meaning); the other
+          metrics, which scikit-learn does not define for it, are uniform averages.
         - an array of the state's shape: a weighted average of every metric.
 
         In every averaged mode ``max_error`` is the maximum over outputs and ``count`` is
@@ -336,17 +298,23 @@ class Regression:
         weights).
 
         Edge cases: with no samples or zero total weight every metric is NaN and ``count``
-        is 0. With fewer than two samples ``r2`` is NaN, and ``explained_variance`` is 1.0
-        (both variances are 0), as scikit-learn's. With constant targets (zero variance)
-        they are 1.0 for a perfect fit and 0.0 otherwise (scikit-learn's
-        ``force_finite=True``).
+        is 0. With fewer than two samples ``r2``, ``pearson`` and ``ccc`` are NaN, and
+        ``explained_variance`` is 1.0 (both variances are 0), as scikit-learn's. With
+        constant targets (zero variance) ``r2`` and ``explained_variance`` are 1.0 for a
+        perfect fit and 0.0 otherwise (scikit-learn's ``force_finite=True``); ``pearson``
+        is NaN when either side is constant (as ``scipy.stats.pearsonr``), and so is
+        ``ccc`` when both sides are the same constant. ``adjusted_r2`` is NaN unless
+        ``n > k + 1``.
 
         Args:
           multioutput: how to combine outputs, as above.
+          regressors: the number of regressors (features) ``k`` of the model, for
+            ``adjusted_r2``; ``None`` leaves it out.
 
         Returns:
           A dict of float32 arrays with keys ``mse``, ``rmse``, ``mae``, ``r2``,
-          ``explained_variance``, ``max_error``, ``bias`` and ``count``.
+          ``explained_variance``, ``max_error``, ``bias``, ``pearson``, ``ccc``,
+          (``adjusted_r2``) and ``count``.
 
         Example:
           >>> import jax.numpy as jnp
@@ -354,16 +322,27 @@ class Regression:
           >>> t = jnp.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
           >>> s = metrics.Regression.empty((2,)).update(t + 0.5, t)
           >>> m = s.compute("raw_values")
-          >>> print(m["r2"], m["bias"])
-          [0.625 0.   ] [0.5 0.5]
+          >>> print(m["r2"], m["bias"], m["ccc"])
+          [0.625 0.   ] [0.5 0.5] [0.84210527 0.        ]
         """
+        if regressors is not None and (
+            isinstance(regressors, bool) or not isinstance(regressors, int | np.integer)
+            or regressors < 0
+        ):  # fmt: skip
+            raise ValueError(
+                f"jaxloss.{_NAME}.compute: regressors={regressors!r}; expected the number of "
+                "the model's regressors (features), an int >= 0, or None."
+            )
         weight = cf.value(self.weight)
         samples = cf.value(self.samples)
         residual_mean = cf.value(self.residual_mean)
         residual_m2 = cf.value(self.residual_m2)
         target_m2 = cf.value(self.target_m2)
+        prediction_m2 = cf.value(self.prediction_m2)
+        comoment = cf.value(self.comoment)
         empty = ~(weight > 0)
         nan = jnp.full(self.shape, jnp.nan, jnp.float32)
+        undefined = samples < 2
 
         squared_error = residual_m2 + weight * residual_mean * residual_mean  # Σ w r²
         mse = _contract.safe_divide(squared_error, weight)
@@ -373,59 +352,37 @@ class Regression:
             constant = jnp.where(numerator > 0, 0.0, 1.0)
             return jnp.where(target_m2 > 0, score, constant)
 
+        def ratio_or_nan(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
+            defined = (denominator > 0) & ~undefined
+            return jnp.where(defined, _contract.safe_divide(numerator, denominator), nan)
+
+        r2 = jnp.where(undefined, nan, force_finite_ratio(squared_error))
         raw = {
             "mse": mse,
             "rmse": jnp.sqrt(mse),
             "mae": _contract.safe_divide(cf.value(self.abs_error), weight),
             # scikit-learn: R² is undefined below two samples; explained variance is not.
-            "r2": jnp.where(samples < 2, nan, force_finite_ratio(squared_error)),
+            "r2": r2,
             "explained_variance": force_finite_ratio(residual_m2),
             "max_error": self.max_error,
             "bias": residual_mean,
+            # √(S_pp)·√(S_tt): the product S_pp·S_tt overflows float32 beyond ~1e19 each.
+            "pearson": ratio_or_nan(comoment, jnp.sqrt(prediction_m2) * jnp.sqrt(target_m2)),
+            "ccc": ratio_or_nan(
+                2.0 * comoment, prediction_m2 + target_m2 + weight * residual_mean**2
+            ),
         }
+        if regressors is not None:
+            dof = samples - regressors - 1.0
+            adjusted = 1.0 - (1.0 - r2) * _contract.safe_divide(samples - 1.0, dof)
+            raw["adjusted_r2"] = jnp.where(dof > 0, adjusted, nan)
         raw = {k: jnp.where(empty, nan, v) for k, v in raw.items()}
         raw["count"] = weight
-        return _combine_outputs(raw, target_m2, multioutput, self.shape)
-
-
-def _combine_outputs(
-    raw: Mapping[str, jax.Array],
-    target_m2: jax.Array,
-    multioutput: str | ArrayLike,
-    shape: tuple[int, ...],
-) -> dict[str, jax.Array]:
-    if isinstance(multioutput, str):
-        if multioutput not in MULTIOUTPUT:
-            valid = ", ".join(repr(m) for m in MULTIOUTPUT)
-            raise ValueError(
-                f"jaxloss.{_NAME}.compute: multioutput={multioutput!r} is not one of {valid} "
-                f"or an array of output weights of shape {shape}."
-            )
-        if multioutput == "raw_values":
-            return dict(raw)
-        uniform = jnp.ones(shape, jnp.float32)
-        variance = target_m2 if multioutput == "variance_weighted" else uniform
-        averaging = {k: variance if k in ("r2", "explained_variance") else uniform for k in raw}
-    else:
-        weights = jnp.asarray(multioutput, jnp.float32)
-        if weights.shape != shape:
-            raise ValueError(
-                f"jaxloss.{_NAME}.compute: multioutput weights have shape {weights.shape}; "
-                f"expected the output shape {shape}."
-            )
-        averaging = dict.fromkeys(raw, weights)
-    combined = {}
-    for key, values in raw.items():
-        if key == "max_error":
-            combined[key] = jnp.max(values)
-            continue
-        w = averaging[key]
-        total = jnp.sum(w)
-        weighted = jnp.sum(jnp.where(w > 0, values, 0.0) * w) / jnp.where(total > 0, total, 1.0)
-        # scikit-learn: when every output has zero target variance the variance weights are
-        # all 0, and it falls back to the uniform average of the (force-finite) scores.
-        combined[key] = jnp.where(total > 0, weighted, jnp.mean(values))
-    return combined
+        return _common.combine_outputs(
+            f"{_NAME}.compute", raw, multioutput, self.shape, variance=target_m2,
+            variance_weighted=("r2", "explained_variance", "adjusted_r2"),
+            maximised=("max_error",),
+        )  # fmt: skip
 
 
 def bias_variance(

@@ -1,0 +1,206 @@
+"""What every streaming accumulator shares: one batch contract, merge checks, the fold across
+devices and scikit-learn's ways of combining outputs.
+
+Each accumulator (``Regression``, ``Deviance``, ``LossMean``, ``Interval``, ``ErrorQuantiles``)
+is a frozen dataclass registered as a pytree with ``update``, ``merge``, ``merge_across`` and
+``compute``; what it does with a batch is its own, how the batch is read is written here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple, Protocol, Self, TypeVar
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from .. import _contract
+from . import _compensated as cf
+
+Pair = tuple[jax.Array, jax.Array]
+MULTIOUTPUT = ("raw_values", "uniform_average", "variance_weighted")
+
+
+class Batch(NamedTuple):
+    """A validated batch in float32: excluded entries are 0 in the data and in ``weights``."""
+
+    predictions: jax.Array
+    targets: jax.Array
+    weights: jax.Array
+    selected: jax.Array
+    params: dict[str, jax.Array]
+
+
+def read_batch(
+    name: str,
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weights: ArrayLike | None,
+    where: ArrayLike | None,
+    shape: tuple[int, ...],
+    params: Mapping[str, ArrayLike] | None = None,
+    domains: Mapping[str, _contract.Domain] | None = None,
+) -> Batch:
+    """The losses' contract (same shapes, weights and masks as a scalar, the full shape or a
+    leading prefix, half precision read in float32), plus a leading batch axis over samples of
+    ``shape``. Weights come back full-shape, with 0 wherever ``where`` is False."""
+    inputs = _contract.prepare(
+        name, predictions, targets, weights=weights, where=where, params=params, domains=domains
+    )
+    p = inputs.predictions.astype(jnp.float32)
+    t = inputs.targets.astype(jnp.float32)
+    if p.ndim == 0 or p.shape[1:] != shape:
+        owner = name.rsplit(".", 1)[0]
+        raise ValueError(
+            f"jaxloss.{name}: the inputs have shape {p.shape}, so one sample has shape "
+            f"{p.shape[1:]}; this accumulator expects samples of shape {shape} "
+            f"({owner.split('.')[-1]}.empty(shape={shape})) along a leading batch axis."
+        )
+    selected = jnp.ones(p.shape, jnp.bool_)
+    if inputs.mask is not None:
+        selected = jnp.broadcast_to(inputs.mask, p.shape)
+    w = jnp.ones((), jnp.float32) if inputs.weights is None else inputs.weights
+    w = jnp.where(selected, jnp.broadcast_to(w.astype(jnp.float32), p.shape), 0.0)
+    params = {k: v.astype(jnp.float32) for k, v in inputs.params.items()}
+    return Batch(p, t, w, selected, params)
+
+
+def pair(x: jax.Array) -> Pair:
+    """A float32 total as a double-float with no low part."""
+    return x, jnp.zeros_like(x)
+
+def centred(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair, jax.Array]:
+    """Weighted mean (as a double-float) of ``x`` along axis 0 and the deviations from it,
+    computed two-pass.
+
+    The shift is a first estimate of the mean; the deviations from it are small and almost
+    exact, so their mean and M2 carry no cancellation even for 311030 ± 5 in float32.
+    """
+    total = total[None]  # keep the batch axis: no implicit rank promotion
+    shift = _contract.safe_divide(jnp.sum(w * x, axis=0, keepdims=True), total)
+    deviation = x - shift
+    mean_deviation = _contract.safe_divide(jnp.sum(w * deviation, axis=0, keepdims=True), total)
+    return cf.two_sum(shift[0], mean_deviation[0]), deviation - mean_deviation
+
+
+class Chan(NamedTuple):
+    """Chan, Golub and LeVeque's parallel update of two weighted groups ``a`` and ``b``.
+
+    It updates from the heavier side: its mean is kept to full double-float precision and
+    only the (small) pull towards the lighter side is rounded, and a merge into an empty
+    state returns the other state's moments unchanged.
+    """
+
+    a_heavier: jax.Array
+    heavy_weight: jax.Array
+    light_fraction: jax.Array
+
+    @classmethod
+    def of(cls, weight_a: Pair, weight_b: Pair) -> Chan:
+        w_a, w_b = cf.value(weight_a), cf.value(weight_b)
+        a_heavier = w_a >= w_b
+        total = cf.value(cf.add_pairs(weight_a, weight_b))
+        light = jnp.where(a_heavier, w_b, w_a)
+        return cls(a_heavier, jnp.where(a_heavier, w_a, w_b), _contract.safe_divide(light, total))
+
+    def heavy_light(self, a: Pair, b: Pair) -> tuple[Pair, Pair]:
+        pick = self.a_heavier
+        heavy = (jnp.where(pick, a[0], b[0]), jnp.where(pick, a[1], b[1]))
+        light = (jnp.where(pick, b[0], a[0]), jnp.where(pick, b[1], a[1]))
+        return heavy, light
+
+    def mean(self, a: Pair, b: Pair) -> tuple[Pair, jax.Array]:
+        """The merged mean of means ``a`` and ``b``, and ``δ`` = light mean − heavy mean."""
+        heavy, light = self.heavy_light(a, b)
+        delta = cf.difference(light, heavy)
+        return cf.add(*heavy, delta * self.light_fraction), delta
+
+    def comoment(self, a: Pair, b: Pair, delta_x: jax.Array, delta_y: jax.Array) -> Pair:
+        """Merged ``Σ w (x − x̄)(y − ȳ)`` from the groups' sums and their means' ``δ``s."""
+        between = delta_x * delta_y * self.heavy_weight * self.light_fraction  # δx·δy·W_aW_b/W
+        return cf.add(*cf.add_pairs(a, b), between)
+
+
+class Mergeable(Protocol):
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def merge(self, other: Self) -> Self: ...
+
+
+S = TypeVar("S", bound=Mergeable)
+
+
+def check_mergeable(name: str, state: Mergeable, other: object) -> None:
+    """``other`` is a state of the same class and output shape as ``state``."""
+    cls = type(state).__name__
+    if not isinstance(other, type(state)):
+        raise TypeError(f"jaxloss.{name}: expected a {cls}, got {type(other).__name__}.")
+    if other.shape != state.shape:
+        raise ValueError(
+            f"jaxloss.{name}: states of output shapes {state.shape} and {other.shape} cannot "
+            f"be merged; both must come from {cls}.empty(shape=...) with the same shape."
+        )
+
+
+def fold_across(state: S, axis_name: str | tuple[str, ...]) -> S:
+    """Every device gathers all the states and folds them in the same order, so the result
+    is replicated ("invarying" tells ``shard_map`` so) and equals merging on the host."""
+    gathered = jax.lax.all_gather(state, axis_name, to="invarying")
+    parts = jax.tree.leaves(gathered)[0].shape[0]
+    merged = jax.tree.map(lambda x: x[0], gathered)
+    for i in range(1, parts):
+        merged = merged.merge(jax.tree.map(lambda x, i=i: x[i], gathered))
+    return merged
+
+
+def combine_outputs(
+    name: str,
+    raw: Mapping[str, jax.Array],
+    multioutput: str | ArrayLike,
+    shape: tuple[int, ...],
+    *,
+    variance: jax.Array | None = None,
+    variance_weighted: tuple[str, ...] = (),
+    maximised: tuple[str, ...] = (),
+) -> dict[str, jax.Array]:
+    """scikit-learn's ``multioutput``: ``"raw_values"``, ``"uniform_average"``,
+    ``"variance_weighted"`` (only the ``variance_weighted`` keys, weighted by ``variance``;
+    the others uniform) or an array of output weights. ``maximised`` keys take the maximum
+    over outputs in every averaged mode."""
+    modes = MULTIOUTPUT if variance is not None else MULTIOUTPUT[:2]
+    if isinstance(multioutput, str):
+        if multioutput not in modes:
+            valid = ", ".join(repr(m) for m in modes)
+            raise ValueError(
+                f"jaxloss.{name}: multioutput={multioutput!r} is not one of {valid} or an "
+                f"array of output weights of shape {shape}."
+            )
+        if multioutput == "raw_values":
+            return dict(raw)
+        uniform = jnp.ones(shape, jnp.float32)
+        by_variance = variance if multioutput == "variance_weighted" else uniform
+        assert by_variance is not None
+        averaging = {k: by_variance if k in variance_weighted else uniform for k in raw}
+    else:
+        weights = jnp.asarray(multioutput, jnp.float32)
+        if weights.shape != shape:
+            raise ValueError(
+                f"jaxloss.{name}: multioutput weights have shape {weights.shape}; expected "
+                f"the output shape {shape}."
+            )
+        averaging = dict.fromkeys(raw, weights)
+    combined = {}
+    for key, values in raw.items():
+        if key in maximised:
+            combined[key] = jnp.max(values)
+            continue
+        w = averaging[key]
+        total = jnp.sum(w)
+        weighted = jnp.sum(jnp.where(w > 0, values, 0.0) * w) / jnp.where(total > 0, total, 1.0)
+        # scikit-learn: when every output has zero target variance the variance weights are
+        # all 0, and it falls back to the uniform average of the (force-finite) scores.
+        combined[key] = jnp.where(total > 0, weighted, jnp.mean(values))
+    return combined
