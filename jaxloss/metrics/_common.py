@@ -63,13 +63,25 @@ def read_batch(
         selected = jnp.broadcast_to(inputs.mask, p.shape)
     w = jnp.ones((), jnp.float32) if inputs.weights is None else inputs.weights
     w = jnp.where(selected, jnp.broadcast_to(w.astype(jnp.float32), p.shape), 0.0)
-    params = {k: v.astype(jnp.float32) for k, v in inputs.params.items()}
-    return Batch(p, t, w, selected, params)
+    operands = {k: v.astype(jnp.float32) for k, v in inputs.params.items()}
+    return Batch(p, t, w, selected, operands)
+
+
+def sample_weights(
+    name: str, weights: ArrayLike | None, where: ArrayLike | None, shape: tuple[int, ...]
+) -> jax.Array:
+    """Full-shape float32 weights (a scalar, the full shape or a leading prefix given), 0
+    wherever ``where`` is False."""
+    w = _contract.as_weights(name, weights, shape, jnp.dtype(jnp.float32))
+    mask = _contract.as_mask(name, where, shape)
+    full = jnp.ones(shape, jnp.float32) if w is None else jnp.broadcast_to(w, shape)
+    return full if mask is None else jnp.where(mask, full, 0.0)
 
 
 def pair(x: jax.Array) -> Pair:
     """A float32 total as a double-float with no low part."""
     return x, jnp.zeros_like(x)
+
 
 def centred(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair, jax.Array]:
     """Weighted mean (as a double-float) of ``x`` along axis 0 and the deviations from it,

@@ -38,8 +38,8 @@ def _deviance_of_shift(t: jax.Array, shift: jax.Array, power: float) -> jax.Arra
     safe_t = jnp.where(positive, t, 1.0)
     # log(μ/t) = log1p(shift/t): the shift is exact, log(μ) − log(t) of nearby means is not.
     shifted = tweedie_of_log_ratio(safe_t, jnp.log1p(shift / safe_t), power)
-    return jnp.where(positive, shifted, _tweedie_deviance(t + shift, t, power=power,
-                                                          log_input=False))  # fmt: skip
+    plain = _tweedie_deviance(t + shift, t, power=power, log_input=False)
+    return jnp.where(positive, shifted, plain)
 
 
 @jax.tree_util.register_dataclass
@@ -161,8 +161,8 @@ class Deviance:
         def weighted_sum(d: jax.Array) -> Pair:
             return _common.pair(jnp.sum(jnp.where(counted, w * d, 0.0), axis=0))
 
-        deviance = _tweedie_deviance(jnp.where(counted, p, 0.0), jnp.where(counted, t, 0.0),
-                                     power=self.power, log_input=False)  # fmt: skip
+        p, t_counted = jnp.where(counted, p, 0.0), jnp.where(counted, t, 0.0)
+        deviance = _tweedie_deviance(p, t_counted, power=self.power, log_input=False)
         null = _deviance_of_shift(t, cf.value(mean)[None] - t, self.power)
         return self.merge(
             Deviance(
@@ -221,8 +221,7 @@ class Deviance:
             samples=cf.add_pairs(self.samples, other.samples),
             target_mean=mean,
             deviance=cf.add_pairs(self.deviance, other.deviance),
-            null_deviance=cf.add(*cf.add_pairs(self.null_deviance, other.null_deviance),
-                                 between),  # fmt: skip
+            null_deviance=cf.add(*cf.add_pairs(self.null_deviance, other.null_deviance), between),
         )
 
     def merge_across(self, axis_name: str | tuple[str, ...]) -> Deviance:
