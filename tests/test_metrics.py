@@ -14,32 +14,16 @@ from sklearn import metrics as skm
 from jaxloss import metrics
 
 from .multidevice import run_with_devices
+from .splits import stream
 
 Regression = metrics.Regression
-KEYS = ["mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias", "count"]
-
-
-def _random_batches(rng, n):
-    """Random cut points: batch sizes from 1 to n, some empty."""
-    cuts = np.sort(rng.choice(np.arange(0, n + 1), size=rng.integers(2, 7), replace=True))
-    return [slice(a, b) for a, b in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True)]
+KEYS = ["mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias", "pearson", "ccc",
+        "count"]  # fmt: skip
 
 
 def _stream(rng, shape, p, t, weights=None, where=None):
-    """Updates one state per random batch, then merges them as a random binary tree."""
-    states = []
-    for batch in _random_batches(rng, len(p)):
-        kwargs = {}
-        if weights is not None:
-            kwargs["weights"] = weights[batch]
-        if where is not None:
-            kwargs["where"] = where[batch]
-        states.append(Regression.empty(shape).update(p[batch], t[batch], **kwargs))
-    while len(states) > 1:
-        i, j = sorted(rng.choice(len(states), size=2, replace=False))
-        merged = states[i].merge(states[j]) if rng.uniform() < 0.5 else states[j].merge(states[i])
-        states = [s for k, s in enumerate(states) if k not in (i, j)] + [merged]
-    return states[0]
+    """Updates one Regression per random batch, then merges them as a random binary tree."""
+    return stream(rng, lambda: Regression.empty(shape), p, t, weights=weights, where=where)
 
 
 def _sklearn_reference(p, t, w, multioutput):
@@ -57,6 +41,19 @@ def _sklearn_reference(p, t, w, multioutput):
             t, p, sample_weight=w, multioutput=multioutput
         ),
     }
+    ones = np.ones(len(t)) if w is None else w.astype(np.float64)
+    # Weighted population moments in float64: Pearson's ρ and Lin's CCC per output.
+    pm, tm = np.average(p, axis=0, weights=ones), np.average(t, axis=0, weights=ones)
+    spp = np.average((p - pm) ** 2, axis=0, weights=ones)
+    stt = np.average((t - tm) ** 2, axis=0, weights=ones)
+    spt = np.average((p - pm) * (t - tm), axis=0, weights=ones)
+    correlations = {
+        "pearson": spt / np.sqrt(spp * stt),
+        "ccc": 2 * spt / (spp + stt + (pm - tm) ** 2),
+    }
+    avg = None if named else multioutput
+    for key, values in correlations.items():
+        ref[key] = values if raw else np.average(values, weights=avg)
     per_output_max = np.array([skm.max_error(t[:, k], p[:, k]) for k in range(t.shape[1])])
     per_output_bias = np.average(p - t, axis=0, weights=w)
     total = np.full(t.shape[1], len(t) if w is None else w.sum())

@@ -83,20 +83,22 @@ def test_every_argument_is_described(name):
         assert f"\n  {param}:" in "\n" + args_section, f"jaxloss.{name}: {param} undocumented"
 
 
+_ACCUMULATORS = [metrics.Regression, metrics.Deviance, metrics.LossMean, metrics.Interval,
+                 metrics.ErrorQuantiles]  # fmt: skip
+_METHODS = ["empty", "update", "merge", "merge_across", "compute"]
 METRICS_API = [
-    metrics.Regression,
-    metrics.Regression.empty,
-    metrics.Regression.update,
-    metrics.Regression.merge,
-    metrics.Regression.merge_across,
-    metrics.Regression.compute,
+    *_ACCUMULATORS,
+    *(getattr(cls, m) for cls in _ACCUMULATORS for m in _METHODS),
     metrics.Regression.exact_count,
+    metrics.ErrorQuantiles.quantile,
     metrics.bias_variance,
 ]
 
 
 def test_metrics_all_lists_its_public_names():
-    assert metrics.__all__ == ["Regression", "bias_variance"]
+    assert metrics.__all__ == [
+        "Deviance", "ErrorQuantiles", "Interval", "LossMean", "Regression", "bias_variance",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("obj", METRICS_API, ids=lambda o: o.__qualname__)
@@ -108,8 +110,10 @@ def test_metrics_docstrings(obj):
         return
     assert "Returns:" in doc
     params = [p for p in inspect.signature(obj).parameters if p not in ("self", "cls")]
+    args = doc.split("Args:", 1)[-1]
     for param in params:
-        assert f"\n  {param}:" in doc.split("Args:", 1)[-1], f"{obj.__qualname__}: {param}"
+        documented = f"\n  {param}:" in args or f"\n  **{param}:" in args
+        assert documented, f"{obj.__qualname__}: {param}"
 
 
 OTHER_API = [

@@ -8,7 +8,10 @@ TwoSum, which is exact in IEEE arithmetic), keeps integer counts exact to 2^48 a
 accurate to ~1e-14 relative, without ``jax_enable_x64`` and on every backend.
 
 XLA keeps IEEE semantics for these operations on CPU, GPU and TPU (no reassociation), which
-TwoSum relies on.
+TwoSum relies on, but XLA on CPU contracts ``a·c + b`` into a fused multiply-add: a product
+fed straight into ``two_sum`` is used unrounded in one place and rounded in another, and the
+pair is then off by the product's rounding error. Callers feed it reductions, or products
+whose rounding error is negligible (a merge's small pull between means).
 """
 
 from __future__ import annotations
