@@ -355,11 +355,12 @@ class Problem:
         }  # fmt: skip
 
 
-HELD_OUT = ("mse", "rmse", "mae", "r2")
+HELD_OUT = ("mse", "rmse", "mae", "r2", "pearson", "ccc")
 
 
 def held_out_metrics(predictions: Any, targets: Any) -> dict[str, Any]:
-    """MSE, RMSE, MAE and R² of predictions in the target's units (jittable)."""
+    """MSE, RMSE, MAE, R², Pearson and concordance correlation of predictions in the target's
+    units (jittable)."""
     from . import metrics
 
     computed = metrics.Regression.empty().update(predictions, targets).compute()
@@ -478,8 +479,14 @@ def _loss_text(loss: str, loss_args: dict[str, Any]) -> str:
     return loss + "".join(f" {k}={v:g}" for k, v in loss_args.items())
 
 
+def _label(metric: str) -> str:
+    """How a report names a held-out metric."""
+    return {"r2": "R²", "pearson": "Pearson ρ"}.get(metric, metric.upper())
+
+
 def _format_metrics(name: str, m: dict[str, float]) -> str:
-    return f"{name:<26}{m['mse']:>12.4g}{m['rmse']:>10.4g}{m['mae']:>10.4g}{m['r2']:>8.3f}"
+    return (f"{name:<26}{m['mse']:>12.4g}{m['rmse']:>10.4g}{m['mae']:>10.4g}{m['r2']:>8.3f}"
+            f"{m['pearson']:>8.3f}{m['ccc']:>8.3f}")  # fmt: skip
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -515,7 +522,7 @@ def command_fit(args: argparse.Namespace) -> dict:
         lines.append(f"warning: training diverged at step {diverged} (NaN/Inf loss)")
     lines += [
         "",
-        f"{'held-out':<26}{'MSE':>12}{'RMSE':>10}{'MAE':>10}{'R²':>8}",
+        f"{'held-out':<26}{'MSE':>12}{'RMSE':>10}{'MAE':>10}{'R²':>8}{'ρ':>8}{'CCC':>8}",
         _format_metrics(f"{args.model} ({args.loss})", model),
         _format_metrics("least squares (SVD)", baseline),
     ]
@@ -540,7 +547,7 @@ def command_fit(args: argparse.Namespace) -> dict:
 _RANKED_BY_OWN_LOSS = ("mae", "pinball", "expectile", "mape", "msle", "poisson_nll",
                        "laplace_nll", "student_t_nll", "crps_normal")  # fmt: skip
 METRICS = ("loss", *HELD_OUT)
-_MAXIMISED = ("r2",)
+_MAXIMISED = ("r2", "pearson", "ccc")
 # What the command line records in --checkpoint-dir: enough to refuse another configuration
 # and for `jaxloss collect` to rebuild the same problem.
 _RECORDED = ("data", "target", "features", "model", "hidden", "loss", "loss_arg", "optimizer",
@@ -560,7 +567,7 @@ def _ranking_metric(args: argparse.Namespace, axes: dict[str, list[float]]) -> s
         raise UsageError(
             f"--metric loss: the grid sweeps {', '.join(swept)}, so each configuration trains "
             "a different loss and their values do not compare; rank by --metric mse, rmse, "
-            "mae or r2"
+            "mae, r2, pearson or ccc"
         )
     return metric
 
@@ -829,7 +836,7 @@ def _chosen_test(metrics: dict[str, np.ndarray]) -> dict[str, float]:
 
 def _test_line(test: dict[str, float]) -> str:
     return "its test rows: " + ", ".join(
-        f"{k.upper().replace('R2', 'R²')} {v:.4g}" for k, v in test.items()
+        f"{_label(k)} {v:.4g}" for k, v in test.items()
     )
 
 
@@ -864,7 +871,7 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
     test = _chosen_test({k: v[row] for k, v in last.metrics.items()})
     full = setup.grid.size * args.steps
     schedule = " → ".join(f"{n} runs to {steps}" for n, steps in result.schedule)
-    what = "the trained loss" if setup.metric == "loss" else setup.metric.upper()
+    what = "the trained loss" if setup.metric == "loss" else _label(setup.metric)
     lines = [
         *_search_lines("sweep", setup, f"successive halving, eta {args.eta:g}"),
         f"rungs: {schedule} steps; {result.member_steps} member-steps "
@@ -945,7 +952,7 @@ def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         return None
     member = result.best["member"]
     test = _chosen_test({k: v[-1, member] for k, v in result.scores.items()})
-    what = "the trained loss" if setup.metric == "loss" else setup.metric.upper()
+    what = "the trained loss" if setup.metric == "loss" else _label(setup.metric)
     lineage = result.lineage(member)
     explored = list(setup.grid.columns("trial"))
     copies = int((result.parents != np.arange(setup.grid.size)).sum())
@@ -1054,7 +1061,7 @@ def _sweep_report(
     split = result.bias_variance("test_predictions", problem.y_test)
     best_split = {k: float(v[index]) for k, v in split.items()}
     baseline = problem.baseline()
-    what = "the trained loss" if metric == "loss" else metric.upper().replace("R2", "R²")
+    what = "the trained loss" if metric == "loss" else _label(metric)
     lines = [
         f"jaxloss {command}: {problem.source}, target {problem.target!r}; rows: "
         f"{len(problem.train_index)} train (fit), {len(problem.validation_index)} validation "
@@ -1071,7 +1078,7 @@ def _sweep_report(
         + f"  (validation {what} {best['mean']:.4g} ± {best['std']:.2g})",
         "its test rows, mean ± std over seeds: "
         + ", ".join(
-            f"{k.upper().replace('R2', 'R²')} {v['mean']:.4g} ± {v['std']:.2g}"
+            f"{_label(k)} {v['mean']:.4g} ± {v['std']:.2g}"
             for k, v in test.items()
         ),
         f"bias-variance over {args.seeds} seeds on the test rows: mean MSE "
@@ -1204,9 +1211,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "test rows only report on the chosen one")  # fmt: skip
     sweep.add_argument("--metric", choices=("auto", *METRICS), default="auto",
                        help="what ranks the configurations on the validation rows: the "
-                            "trained loss or a metric in the target's units (r2 is maximised, "
-                            "the rest minimised); auto: the loss for mae, pinball, "
-                            "expectile, mape, msle, poisson_nll, laplace_nll, "
+                            "trained loss or a metric in the target's units (r2, pearson and "
+                            "ccc are maximised, the rest minimised); auto: the loss for mae, "
+                            "pinball, expectile, mape, msle, poisson_nll, laplace_nll, "
                             "student_t_nll and crps_normal, else mse")  # fmt: skip
     search = sweep.add_argument_group("search")
     search.add_argument("--search", choices=("grid", "random", "sobol"), default="grid",

@@ -49,7 +49,8 @@ def test_console_script_is_installed_and_has_help():
 def _metric_lines(stdout):
     rows = {}
     for line in stdout.splitlines():
-        match = re.match(r"(.+?)\s{2,}([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.e+]+)\s+([-\d.]+)$", line)
+        number = r"\s+([-\d.e+]+)"
+        match = re.match(r"(.+?)\s{2,}([-\d.e+]+)" + number * 5 + "$", line)
         if match:
             rows[match.group(1).strip()] = [float(v) for v in match.groups()[1:]]
     return rows
@@ -79,13 +80,13 @@ def test_fit_on_bundled_data_prints_what_it_writes_and_matches_the_library(tmp_p
     model, baseline = document["held_out"]["model"], document["held_out"]["least_squares"]
     np.testing.assert_allclose(
         printed["linear (huber)"],
-        [model[k] for k in ("mse", "rmse", "mae", "r2")],
+        [model[k] for k in ("mse", "rmse", "mae", "r2", "pearson", "ccc")],
         rtol=1e-3,
         atol=5e-4,
     )
     np.testing.assert_allclose(
         printed["least squares (SVD)"],
-        [baseline[k] for k in ("mse", "rmse", "mae", "r2")],
+        [baseline[k] for k in ("mse", "rmse", "mae", "r2", "pearson", "ccc")],
         rtol=1e-3,
         atol=5e-4,
     )
@@ -321,14 +322,14 @@ def test_ranking_uses_validation_rows_only(tmp_path, capsys):
     assert poisoned["test_at_best"]["mse"]["mean"] > 100 * clean["test_at_best"]["mse"]["mean"]
 
 
-def test_metric_r2_is_maximised_and_loss_ranks_by_the_trained_objective(tmp_path, capsys):
-    assert _in_process(*SMALL_SWEEP, "--metric", "r2", "--out", str(tmp_path / "r2")) == 0
+def test_correlation_metrics_are_maximised_and_loss_ranks_by_the_trained_objective(tmp_path, capsys):
+    assert _in_process(*SMALL_SWEEP, "--metric", "pearson", "--out", str(tmp_path / "r2")) == 0
     document = json.loads((tmp_path / "r2" / "results.json").read_text())
-    assert document["ranked_by"] == "validation_r2" and document["mode"] == "max"
+    assert document["ranked_by"] == "validation_pearson" and document["mode"] == "max"
     by_config = {}
     for run in document["runs"]:
         key = (run["learning_rate"], run["delta"])
-        by_config.setdefault(key, []).append(run["validation_r2"])
+        by_config.setdefault(key, []).append(run["validation_pearson"])
     best = max(by_config, key=lambda c: np.mean(by_config[c]))
     assert document["best"]["config"] == {"learning_rate": best[0], "delta": best[1]}
     assert "higher is better" in capsys.readouterr().out

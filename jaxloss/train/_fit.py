@@ -33,7 +33,8 @@ from ._early_stopping import EarlyStopping, EarlyStoppingState, tree_where
 from ._sampler import Sampler, SamplerState
 from ._step import Objective, PyTree, TrainState, make_step
 
-_REGRESSION_KEYS = ("mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias")
+_REGRESSION_KEYS = ("mse", "rmse", "mae", "r2", "explained_variance", "max_error", "bias",
+                    "pearson", "ccc")  # fmt: skip
 _TRAINING_KEYS = ("loss", "grad_norm")
 
 
@@ -84,9 +85,11 @@ def evaluate_regression(
 
     With ``r = predict(params, inputs) − targets`` it returns, through
     :class:`jaxloss.metrics.Regression`, ``eval_mse = mean r²``, ``eval_rmse``, ``eval_mae``,
-    ``eval_r2 = 1 − Σr² / Σ(t − t̄)²``, ``eval_explained_variance``, ``eval_max_error`` and
-    ``eval_bias = mean r``. ``fit(eval_data=(inputs, targets), predict=predict)`` uses the
-    same metrics with the data passed to the compiled program as arguments.
+    ``eval_r2 = 1 − Σr² / Σ(t − t̄)²``, ``eval_explained_variance``, ``eval_max_error``,
+    ``eval_bias = mean r``, ``eval_pearson`` (the correlation of predictions and targets) and
+    ``eval_ccc`` (Lin's concordance correlation). ``fit(eval_data=(inputs, targets),
+    predict=predict)`` uses the same metrics with the data passed to the compiled program as
+    arguments.
 
     Args:
       predict: ``predict(params, inputs) -> predictions``.
@@ -509,7 +512,8 @@ def fit(
       eval_data: ``(inputs, targets)`` evaluated after every chunk with
         ``jaxloss.metrics.Regression`` on ``predict(params, inputs)``: ``eval_mse``,
         ``eval_rmse``, ``eval_mae``, ``eval_r2``, ``eval_explained_variance``,
-        ``eval_max_error``, ``eval_bias`` (see :func:`evaluate_regression`).
+        ``eval_max_error``, ``eval_bias``, ``eval_pearson``, ``eval_ccc`` (see
+        :func:`evaluate_regression`).
       predict: ``predict(params, inputs) -> predictions``, required with ``eval_data``.
       evaluate: instead of ``eval_data``, any ``evaluate(params) -> dict`` of scalars,
         called after every chunk; each key becomes a history column and can be monitored.
