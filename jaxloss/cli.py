@@ -835,9 +835,7 @@ def _chosen_test(metrics: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def _test_line(test: dict[str, float]) -> str:
-    return "its test rows: " + ", ".join(
-        f"{_label(k)} {v:.4g}" for k, v in test.items()
-    )
+    return "its test rows: " + ", ".join(f"{_label(k)} {v:.4g}" for k, v in test.items())
 
 
 def _chosen_predictions(setup: SweepSetup, states: Any, row: int) -> np.ndarray:
@@ -1077,10 +1075,7 @@ def _sweep_report(
         + ", ".join(f"{k}={v:g}" for k, v in best["config"].items())
         + f"  (validation {what} {best['mean']:.4g} ± {best['std']:.2g})",
         "its test rows, mean ± std over seeds: "
-        + ", ".join(
-            f"{_label(k)} {v['mean']:.4g} ± {v['std']:.2g}"
-            for k, v in test.items()
-        ),
+        + ", ".join(f"{_label(k)} {v['mean']:.4g} ± {v['std']:.2g}" for k, v in test.items()),
         f"bias-variance over {args.seeds} seeds on the test rows: mean MSE "
         f"{best_split['mse']:.4g} = bias² {best_split['bias_squared']:.4g} + variance "
         f"{best_split['variance']:.4g}",

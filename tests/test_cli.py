@@ -322,7 +322,7 @@ def test_ranking_uses_validation_rows_only(tmp_path, capsys):
     assert poisoned["test_at_best"]["mse"]["mean"] > 100 * clean["test_at_best"]["mse"]["mean"]
 
 
-def test_correlation_metrics_are_maximised_and_loss_ranks_by_the_trained_objective(tmp_path, capsys):
+def test_correlations_are_maximised_and_loss_ranks_by_the_trained_objective(tmp_path, capsys):
     assert _in_process(*SMALL_SWEEP, "--metric", "pearson", "--out", str(tmp_path / "r2")) == 0
     document = json.loads((tmp_path / "r2" / "results.json").read_text())
     assert document["ranked_by"] == "validation_pearson" and document["mode"] == "max"

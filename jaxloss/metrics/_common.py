@@ -83,7 +83,9 @@ def pair(x: jax.Array) -> Pair:
     return x, jnp.zeros_like(x)
 
 
-def centred(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair, jax.Array]:
+def centred(
+    x: jax.Array, w: jax.Array, total: jax.Array, estimate: jax.Array | None = None
+) -> tuple[Pair, jax.Array]:
     """Weighted mean (as a double-float) of ``x`` along axis 0 and the deviations from it.
 
     The mean is ``shift + Σ w (x − shift) / W`` around a shift close to it: the deviations
@@ -97,10 +99,17 @@ def centred(x: jax.Array, w: jax.Array, total: jax.Array) -> tuple[Pair, jax.Arr
     wherever it is read, and exact: constant data has deviations of exactly 0.
     """
     share = _contract.safe_divide(w, total[None])  # keep the batch axis: no rank promotion
-    estimate = jnp.sum(share * x, axis=0, keepdims=True)
-    distance = jnp.where(w > 0, jnp.abs(x - estimate), jnp.inf)
-    nearest = jnp.argmin(distance, axis=0, keepdims=True)
-    shift = jnp.take_along_axis(x, nearest, axis=0) if x.shape[0] else jnp.zeros_like(estimate)
+    if estimate is None:
+        estimate = jnp.sum(share * x, axis=0)
+    estimate = estimate[None]
+    # The smallest sample at or above the estimate, lowered by a few ulps so that rounding
+    # cannot put it above every sample (constant data). A min, not an argmin of the
+    # distance, which XLA's CPU backend runs as a slow two-output reduction (12× the
+    # update). An empty batch has no sample: any shift does, 0.
+    floor = estimate - 4 * jnp.finfo(jnp.float32).eps * jnp.abs(estimate)
+    candidates = jnp.where((w > 0) & (x >= floor), x, jnp.inf)
+    shift = jnp.min(candidates, axis=0, keepdims=True)
+    shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
     deviation = x - shift
     mean_deviation = jnp.sum(share * deviation, axis=0, keepdims=True)
     return cf.two_sum(shift[0], mean_deviation[0]), deviation - mean_deviation

@@ -164,7 +164,9 @@ class Regression:
         abs_residual = jnp.abs(residual)
         target_mean, t_centred = _common.centred(t, w, total)
         residual_mean, r_centred = _common.centred(residual, w, total)
-        _, p_centred = _common.centred(p, w, total)
+        # Any value near p̄ serves as the estimate that picks p's shift: t̄ + r̄ costs no pass.
+        p_estimate = cf.value(target_mean) + cf.value(residual_mean)
+        _, p_centred = _common.centred(p, w, total, p_estimate)
         counted = batch.selected & (w > 0)
 
         def moment(x: jax.Array, y: jax.Array) -> Pair:
