@@ -64,6 +64,14 @@ def test_bench_metrics_reports_throughput_and_accuracy(results):
         assert abs(data["values"][name]["r2"] - data["reference"]["r2"]) < 1e-4
     assert abs(data["values"]["jnp sums"]["r2"] - data["reference"]["r2"]) > 1e-2
     assert "samples/s" in report
+    beyond = data["beyond_mse"]
+    for row, key in (("pearson", "pearson"), ("ccc", "ccc"), ("tweedie deviance (p = 1.5)",
+                                                              "deviance")):  # fmt: skip
+        got = beyond["values"][f"{row}: jaxloss"][key]
+        assert abs(got - beyond["reference"][key]) < 1e-5 * abs(beyond["reference"][key])
+    median = beyond["values"]["median absolute error: jaxloss"]["median"]
+    assert abs(median - beyond["reference"]["median"]) <= 0.01 * beyond["reference"]["median"]
+    assert beyond["sketch"]["buckets"] > 0 and "Beyond MSE" in report
 
 
 def test_bench_train(results):
