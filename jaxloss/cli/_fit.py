@@ -1,0 +1,64 @@
+"""``jaxloss fit``: one model, its held-out metrics and the least-squares baseline."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ._args import UsageError
+from ._output import (
+    Output,
+    _format_metrics,
+    _loss_text,
+    _progress,
+    _report,
+    environment,
+    have_matplotlib,
+    write_json,
+)
+from ._plots import plot_history, plot_predictions
+from ._problem import Problem
+
+
+def command_fit(args: argparse.Namespace) -> dict:
+    problem = Problem(args)
+    if problem.required and not all(k in problem.loss_args for k in problem.required):
+        raise UsageError(f"--loss {args.loss} needs --loss-arg for: {', '.join(problem.required)}")
+    output = Output(args.out)
+    import jax
+
+    result = problem.fit(args.learning_rate, args.seed, problem.loss_args, _progress(args))
+    predictions = np.asarray(problem.predict_original_units(result.params, problem.test[0]))
+    model = problem.held_out(predictions)
+    baseline = problem.baseline()
+    history = {k: np.asarray(v) for k, v in result.history.items()}
+    diverged = int(result.diverged_at)
+
+    lines = [
+        f"jaxloss fit: {problem.source}, target {problem.target!r}, "
+        f"{len(problem.train_index)} train / {len(problem.test_index)} test rows",
+        f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer} "
+        f"lr={args.learning_rate:g}, {args.steps} steps, device {jax.devices()[0].platform}",
+    ]
+    if diverged >= 0:
+        lines.append(f"warning: training diverged at step {diverged} (NaN/Inf loss)")
+    lines += [
+        "",
+        f"{'held-out':<26}{'MSE':>12}{'RMSE':>10}{'MAE':>10}{'R²':>8}{'ρ':>8}{'CCC':>8}",
+        _format_metrics(f"{args.model} ({args.loss})", model),
+        _format_metrics("least squares (SVD)", baseline),
+    ]
+    document = {
+        "command": "fit", "config": problem.describe(), "environment": environment(),
+        "held_out": {"model": model, "least_squares": baseline},
+        "diverged_at": diverged,
+        "history": {k: v.tolist() for k, v in history.items()},
+    }  # fmt: skip
+    with output as folder:
+        write_json(folder / "results.json", document)
+        if have_matplotlib():
+            plot_history(folder / "training_curve.png", history, f"{args.model}, {args.loss}")
+            plot_predictions(folder / "predictions.png", problem.y_test, predictions,
+                             f"held-out predictions (R² {model['r2']:.3f})")  # fmt: skip
+    return _report(lines, output, document)

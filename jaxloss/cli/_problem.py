@@ -1,0 +1,149 @@
+"""The problem a command solves: standardised splits, the model, its loss and training."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from ._args import _RAW_TARGET_LOSSES, LOSS_NAMES, UsageError, parse_loss_args
+from ._table import _file_hash, load_table
+
+
+class Problem:
+    """Standardised train / validation / test splits and everything a run needs.
+
+    ``fit`` uses train and test rows; ``sweep`` also holds out validation rows, on which it
+    ranks the configurations, so that the test rows only report on the chosen one.
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        x, y, names, target, source = load_table(args.data, args.target, args.features)
+        self.data_sha256 = _file_hash(args.data)
+        if not 0.0 < args.test_fraction < 1.0:
+            raise UsageError(f"--test-fraction {args.test_fraction}: must be in (0, 1)")
+        validation_fraction = getattr(args, "validation_fraction", 0.0)
+        if "validation_fraction" in vars(args) and not 0.0 < validation_fraction < 1.0:
+            raise UsageError(f"--validation-fraction {validation_fraction}: must be in (0, 1)")
+        if args.loss not in LOSS_NAMES:
+            raise UsageError(f"--loss {args.loss!r}: choose one of {', '.join(LOSS_NAMES)}")
+        if args.steps < 1:
+            raise UsageError(f"--steps {args.steps}: must be >= 1")
+        if args.batch_size < 0:
+            raise UsageError(f"--batch-size {args.batch_size}: must be >= 0 (0: full batch)")
+        if args.learning_rate <= 0:
+            raise UsageError(f"--learning-rate {args.learning_rate}: must be > 0")
+        self.loss_args, required = parse_loss_args(args.loss, args.loss_arg)
+        self.required = required
+        n_test = max(1, round(args.test_fraction * len(y)))
+        n_validation = max(1, round(validation_fraction * len(y))) if validation_fraction else 0
+        if len(y) - n_test - n_validation < 2:
+            fractions = f"--test-fraction {args.test_fraction}" + (
+                f" and --validation-fraction {validation_fraction}" if n_validation else ""
+            )
+            raise UsageError(f"{fractions}: leave too few rows to train")
+        order = np.random.default_rng(args.seed).permutation(len(y))
+        self.test_index = order[:n_test]
+        self.validation_index = order[n_test : n_test + n_validation]
+        self.train_index = order[n_test + n_validation :]
+        # 0, or more than there are rows: full-batch steps.
+        self.batch_size = args.batch_size or None
+        if self.batch_size is not None and self.batch_size >= len(self.train_index):
+            self.batch_size = None
+        self.args, self.names, self.target, self.source = args, names, target, source
+        x_train = x[self.train_index]
+        self.x_mean, self.x_std = x_train.mean(0), np.where(x_train.std(0) > 0, x_train.std(0), 1)
+        self.raw_targets = args.loss in _RAW_TARGET_LOSSES
+        y_train = y[self.train_index]
+        self.y_mean = 0.0 if self.raw_targets else float(y_train.mean())
+        self.y_std = 1.0 if self.raw_targets else float(y_train.std() or 1.0)
+        xs = ((x - self.x_mean) / self.x_std).astype(np.float32)
+        ys = ((y - self.y_mean) / self.y_std).astype(np.float32)
+        self.train = (xs[self.train_index], ys[self.train_index])
+        self.validation = (xs[self.validation_index], ys[self.validation_index])
+        self.test = (xs[self.test_index], ys[self.test_index])
+        self.y_validation = y[self.validation_index]
+        self.y_test = y[self.test_index]
+
+    def init(self, key):
+        from .. import models
+
+        features = self.train[0].shape[1]
+        if self.args.model == "linear":
+            return models.linear_init(key, features)
+        return models.mlp_init(key, features, hidden=self.args.hidden)
+
+    def apply(self, params, x):
+        from .. import models
+
+        return (models.linear_apply if self.args.model == "linear" else models.mlp_apply)(params, x)
+
+    def optimizer(self, learning_rate):
+        import optax
+
+        return {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[self.args.optimizer](
+            learning_rate
+        )
+
+    def objective(self, hyper: dict[str, Any]):
+        import jaxloss
+
+        loss = getattr(jaxloss, self.args.loss)
+
+        def objective(params, batch):
+            return loss(self.apply(params, batch[0]), batch[1], **hyper)
+
+        return objective
+
+    def fit(self, learning_rate, seed, hyper: dict[str, Any], progress: bool | str):
+        import jax
+
+        from .. import train
+
+        key = jax.random.key(seed)
+        return train.fit(
+            self.objective(hyper), self.init(key), self.optimizer(learning_rate), self.train,
+            num_steps=self.args.steps, batch_size=self.batch_size,
+            key=jax.random.fold_in(key, 1), log_every=max(self.args.steps // 50, 1),
+            progress=progress,
+        )  # fmt: skip
+
+    def predict_original_units(self, params, x):
+        return self.apply(params, x) * self.y_std + self.y_mean
+
+    def held_out(self, predictions) -> dict[str, float]:
+        return {k: float(v) for k, v in held_out_metrics(predictions, self.y_test).items()}
+
+    def baseline(self) -> dict[str, float]:
+        from .. import baselines
+
+        w, b = baselines.lstsq(*self.train)
+        return self.held_out((self.test[0] @ w + b) * self.y_std + self.y_mean)
+
+    def describe(self) -> dict[str, Any]:
+        a = self.args
+        rows = {"train": len(self.train_index), "test": len(self.test_index)}
+        if len(self.validation_index):
+            rows["validation"] = len(self.validation_index)
+        return {
+            "data": self.source, "data_sha256": self.data_sha256, "target": self.target,
+            "features": self.names, "rows": rows, "test_fraction": a.test_fraction,
+            "validation_fraction": getattr(a, "validation_fraction", None), "model": a.model,
+            "hidden": list(a.hidden) if a.model == "mlp" else None, "loss": a.loss,
+            "loss_args": self.loss_args, "optimizer": a.optimizer,
+            "learning_rate": a.learning_rate, "steps": a.steps, "batch_size": self.batch_size,
+            "seed": a.seed, "targets_standardised": not self.raw_targets,
+        }  # fmt: skip
+
+
+HELD_OUT = ("mse", "rmse", "mae", "r2", "pearson", "ccc")
+
+
+def held_out_metrics(predictions: Any, targets: Any) -> dict[str, Any]:
+    """MSE, RMSE, MAE, R², Pearson and concordance correlation of predictions in the target's
+    units (jittable)."""
+    from .. import metrics
+
+    computed = metrics.Regression.empty().update(predictions, targets).compute()
+    return {k: computed[k] for k in HELD_OUT}
