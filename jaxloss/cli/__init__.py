@@ -17,7 +17,9 @@ from collections.abc import Sequence
 
 from ._args import LOSS_NAMES, OPTIMIZERS, UsageError, _hidden
 from ._fit import command_fit
+from ._model import command_predict
 from ._sweep import METRICS, command_collect, command_sweep
+from ._table import MISSING
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -34,12 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     common = _OneLineParser(add_help=False)
     group = common.add_argument_group("data and model")
-    group.add_argument(
-        "--data", metavar="FILE.csv", help="CSV with a header row (default: the bundled data)"
-    )
+    group.add_argument("--data", metavar="FILE",
+                       help="a CSV file with a header row, or Parquet (.parquet, .pq); "
+                            "default: the bundled diabetes data")  # fmt: skip
     group.add_argument("--target", metavar="COLUMN", help="the column to predict")
     group.add_argument("--features", nargs="+", metavar="COLUMN",
                        help="feature columns (default: all but the target)")  # fmt: skip
+    group.add_argument("--drop", action="append", default=[], metavar="COLUMN",
+                       help="a column not to use as a feature (repeatable)")  # fmt: skip
+    group.add_argument("--missing", choices=MISSING, default="error",
+                       help="missing cells: error (name the first), drop-rows, or mean (fill "
+                            "with the training rows' column mean; rows without a target are "
+                            "dropped) (default: error)")  # fmt: skip
+    group.add_argument("--max-categories", type=int, default=50, metavar="N",
+                       help="text columns are one-hot encoded, one 0/1 feature per value, up "
+                            "to N values (default: 50)")  # fmt: skip
     group.add_argument("--model", choices=("linear", "mlp"), default="linear")
     group.add_argument("--hidden", type=_hidden, default=(64, 64), help="MLP widths, e.g. 64,64")
     group.add_argument("--loss", default="huber", help=f"one of {', '.join(LOSS_NAMES)}")
@@ -157,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --distributed: this process's index, if not detected",
     )
     sweep.set_defaults(handler=command_sweep)
+
+    predict = commands.add_parser("predict", help="apply a saved model to new rows",
+                                  description="Predict the target of new rows with the model "
+                                              "`jaxloss fit` saved: the same columns by name, "
+                                              "encoded and standardised as in training, "
+                                              "predictions in target units.")  # fmt: skip
+    predict.add_argument("--model", required=True, metavar="DIR",
+                         help="a `jaxloss fit` output folder or its model/ subfolder")  # fmt: skip
+    predict.add_argument("--data", required=True, metavar="FILE",
+                         help="CSV or Parquet with the model's feature columns (others, the "
+                              "target included, are ignored)")  # fmt: skip
+    predict.add_argument("--out", default=None, metavar="FILE.csv",
+                         help="where to write the predictions (default: stdout)")  # fmt: skip
+    predict.set_defaults(handler=command_predict)
 
     collect = commands.add_parser("collect", help="report a sweep its shards computed",
                                   description="Read a --checkpoint-dir that `jaxloss sweep "

@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from . import _model
 from ._args import UsageError
 from ._output import (
     Output,
@@ -41,6 +42,9 @@ def command_fit(args: argparse.Namespace) -> dict:
         f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer} "
         f"lr={args.learning_rate:g}, {args.steps} steps, device {jax.devices()[0].platform}",
     ]
+    if problem.table.dropped_rows:
+        lines.append(f"dropped {problem.table.dropped_rows} rows with missing cells "
+                     f"(--missing {getattr(args, 'missing', 'error')})")  # fmt: skip
     if diverged >= 0:
         lines.append(f"warning: training diverged at step {diverged} (NaN/Inf loss)")
     lines += [
@@ -48,6 +52,9 @@ def command_fit(args: argparse.Namespace) -> dict:
         f"{'held-out':<26}{'MSE':>12}{'RMSE':>10}{'MAE':>10}{'R²':>8}{'ρ':>8}{'CCC':>8}",
         _format_metrics(f"{args.model} ({args.loss})", model),
         _format_metrics("least squares (SVD)", baseline),
+        "",
+        f"model saved in {output.target / 'model'}: jaxloss predict --model {output.target} "
+        "--data NEW.csv",
     ]
     document = {
         "command": "fit", "config": problem.describe(), "environment": environment(),
@@ -57,6 +64,7 @@ def command_fit(args: argparse.Namespace) -> dict:
     }  # fmt: skip
     with output as folder:
         write_json(folder / "results.json", document)
+        _model.save(folder / "model", problem, result.params)
         if have_matplotlib():
             plot_history(folder / "training_curve.png", history, f"{args.model}, {args.loss}")
             plot_predictions(folder / "predictions.png", problem.y_test, predictions,

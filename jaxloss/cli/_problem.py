@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._args import _RAW_TARGET_LOSSES, LOSS_NAMES, UsageError, parse_loss_args
-from ._table import _file_hash, load_table
+from ._table import bundled_table, file_hash, read_table
 
 
 class Problem:
@@ -19,8 +19,18 @@ class Problem:
     """
 
     def __init__(self, args: argparse.Namespace):
-        x, y, names, target, source = load_table(args.data, args.target, args.features)
-        self.data_sha256 = _file_hash(args.data)
+        if args.data is None:
+            table = bundled_table(args.target, args.features)
+        else:
+            table = read_table(
+                args.data, args.target, args.features, drop=getattr(args, "drop", ()),
+                missing=getattr(args, "missing", "error"),
+                max_categories=getattr(args, "max_categories", 50),
+            )  # fmt: skip
+        assert table.y is not None
+        x, y, names, target, source = table.x, table.y, table.names, table.target, table.source
+        self.table = table
+        self.data_sha256 = file_hash(args.data)
         if not 0.0 < args.test_fraction < 1.0:
             raise UsageError(f"--test-fraction {args.test_fraction}: must be in (0, 1)")
         validation_fraction = getattr(args, "validation_fraction", 0.0)
@@ -53,6 +63,16 @@ class Problem:
             self.batch_size = None
         self.args, self.names, self.target, self.source = args, names, target, source
         x_train = x[self.train_index]
+        # --missing mean: every missing cell takes its column's mean over the training rows
+        # (for a category's 0/1 columns, its frequency), so no held-out row informs the fill.
+        self.fill = np.nanmean(x_train, axis=0) if np.isnan(x_train).any() else None
+        if self.fill is not None:
+            if np.isnan(self.fill).any():
+                column = names[int(np.argmax(np.isnan(self.fill)))]
+                raise UsageError(f"--missing mean: column {column!r} has no value in the "
+                                 "training rows to take the mean of")  # fmt: skip
+            x = np.where(np.isnan(x), self.fill, x).astype(np.float32)
+            x_train = x[self.train_index]
         self.x_mean, self.x_std = x_train.mean(0), np.where(x_train.std(0) > 0, x_train.std(0), 1)
         self.raw_targets = args.loss in _RAW_TARGET_LOSSES
         y_train = y[self.train_index]
@@ -109,8 +129,20 @@ class Problem:
             progress=progress,
         )  # fmt: skip
 
+    @property
+    def link(self) -> str:
+        """How the network's output becomes a prediction in target units: ``exp`` for a
+        Poisson rate fitted on the log scale (``poisson_nll`` with ``log_input``)."""
+        if self.args.loss == "poisson_nll" and self.loss_args.get("log_input", True):
+            return "exp"
+        return "identity"
+
     def predict_original_units(self, params, x):
-        return self.apply(params, x) * self.y_std + self.y_mean
+        import jax.numpy as jnp
+
+        out = self.apply(params, x) * self.y_std
+        out = out + self.y_mean
+        return jnp.exp(out) if self.link == "exp" else out
 
     def held_out(self, predictions) -> dict[str, float]:
         return {k: float(v) for k, v in held_out_metrics(predictions, self.y_test).items()}
@@ -134,6 +166,9 @@ class Problem:
             "loss_args": self.loss_args, "optimizer": a.optimizer,
             "learning_rate": a.learning_rate, "steps": a.steps, "batch_size": self.batch_size,
             "seed": a.seed, "targets_standardised": not self.raw_targets,
+            "link": self.link, "missing": getattr(a, "missing", "error"),
+            "dropped_rows": self.table.dropped_rows,
+            "columns": [c.describe() for c in self.table.columns],
         }  # fmt: skip
 
 

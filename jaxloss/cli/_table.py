@@ -1,75 +1,310 @@
-"""Reading the data table."""
+"""Reading the data table: CSV or Parquet through pyarrow, columns encoded as numbers.
+
+pyarrow (the ``cli`` extra) reads a CSV file with its multi-threaded C++ parser straight into
+typed columns (a 1,000,000 × 21 numeric file in well under the 2 s the hand-written loop
+took 10 s for) and reads Parquet natively; it skips a UTF-8 byte-order mark and blank lines.
+What it accepts that would silently mislead a fit is refused here: duplicate column names,
+text that is not UTF-8, values a float32 cannot hold, and (by default) missing cells.
+
+A feature column of text is *categorical*: it becomes one 0/1 column per category (sorted),
+named ``column=category``, up to ``max_categories``. The encoding is part of the saved
+model, so ``jaxloss predict`` encodes new rows the same way; a category it never saw gets
+all zeros (the effect of "none of the known categories"), and is counted in its report.
+"""
 
 from __future__ import annotations
 
-import csv
-import math
+import dataclasses
 import pathlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ._args import UsageError
 
+MISSING = ("error", "drop-rows", "mean")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_PARQUET = (".parquet", ".pq")
 
-def load_table(
-    path: str | None, target: str | None, features: Sequence[str] | None
-) -> tuple[np.ndarray, np.ndarray, list[str], str, str]:
-    """Reads the features and target; every cell must be a finite number."""
-    if path is None:
-        from ..data import load_diabetes
 
-        x, y, names = load_diabetes()
-        if target not in (None, "progression"):
-            raise UsageError(f"--target {target!r}: the bundled data's target is 'progression'")
-        chosen = list(features) if features else names
-        missing = [f for f in chosen if f not in names]
-        if missing:
-            raise UsageError(f"--features: no column {missing[0]!r} in the bundled data {names}")
-        index = [names.index(f) for f in chosen]
-        return x[:, index], y, chosen, "progression", "bundled diabetes data (442 patients)"
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One input column and how it becomes model features."""
 
+    name: str
+    kind: str  # "numeric" or "categorical"
+    categories: tuple[str, ...] = ()
+
+    def encoded_names(self) -> list[str]:
+        if self.kind == "numeric":
+            return [self.name]
+        return [f"{self.name}={c}" for c in self.categories]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "categories": list(self.categories)}
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> Column:
+        return cls(str(d["name"]), str(d["kind"]), tuple(str(c) for c in d["categories"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """Encoded features (NaN where a cell was missing), targets and what produced them."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    columns: tuple[Column, ...]
+    target: str
+    source: str
+    dropped_rows: int = 0
+    unknown_categories: int = 0
+
+    @property
+    def names(self) -> list[str]:
+        return [n for c in self.columns for n in c.encoded_names()]
+
+
+def _read_arrow(path: str) -> Any:
+    """The file as a pyarrow Table, or a one-line UsageError naming the file and row."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError(
+            f'--data {path}: reading files needs pyarrow: pip install "jaxloss[cli]"'
+        ) from None
     file = pathlib.Path(path)
     if not file.is_file():
         raise UsageError(f"--data {path}: no such file")
+    bad_rows: list[Any] = []
+
+    def record(row: Any) -> str:
+        bad_rows.append(row)
+        return "error"
+
+    try:
+        if file.suffix.lower() in _PARQUET:
+            return pq.read_table(file)
+        return pcsv.read_csv(file, parse_options=pcsv.ParseOptions(invalid_row_handler=record))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
+        if bad_rows:
+            row = bad_rows[0]
+            where = f"line {row.number}" if row.number is not None else "a row"
+            raise UsageError(
+                f"{path}, {where}: {row.actual_columns} cells, the header has "
+                f"{row.expected_columns}"
+            ) from None
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UsageError(f"--data {path}: cannot be read as "
+                         f"{'Parquet' if file.suffix.lower() in _PARQUET else 'CSV'}: "
+                         f"{message}") from None  # fmt: skip
+
+
+def _kind(path: str, name: str, column: Any) -> str:
+    import pyarrow as pa
+
+    t = column.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "numeric"
+    if pa.types.is_boolean(t) or pa.types.is_null(t):
+        return "numeric"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "categorical"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        raise UsageError(
+            f"{path}, column {name!r}: holds bytes that are not UTF-8 text; save the file "
+            "as UTF-8 (or --drop the column)"
+        )
+    raise UsageError(
+        f"{path}, column {name!r}: values of type {t} are not supported; convert them to "
+        f"numbers or --drop {name}"
+    )
+
+
+def _numbers(path: str, name: str, column: Any) -> np.ndarray:
+    """float64 values with NaN for missing cells; non-finite or float32-overflowing values
+    are refused with their row."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    values = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+    bad = np.isinf(values) | (np.abs(np.nan_to_num(values)) > _FLOAT32_MAX)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise UsageError(
+            f"{path}, row {row + 1}, column {name!r}: {values[row]:g} is outside float32's "
+            f"finite range (±{_FLOAT32_MAX:.3g}); rescale the column"
+        )
+    return values
+
+
+def _strings(column: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    return column.cast(pa.string())
+
+
+def _categories(column: Any) -> list[str]:
+    import pyarrow.compute as pc
+
+    return sorted(v for v in pc.unique(_strings(column)).to_pylist() if v is not None)
+
+
+def _one_hot(column: Any, categories: Sequence[str]) -> tuple[np.ndarray, int]:
+    """0/1 columns per category, NaN rows for missing cells, zeros for unknown ones."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = _strings(column)
+    index = pc.index_in(text, value_set=pa.array(list(categories), pa.string()))
+    position = np.asarray(index.to_numpy(zero_copy_only=False), np.float64)  # NaN: no match
+    absent = np.asarray(text.is_null().to_numpy(zero_copy_only=False), bool)
+    out = np.zeros((len(position), len(categories)), np.float32)
+    known = ~np.isnan(position)
+    out[np.flatnonzero(known), position[known].astype(np.int64)] = 1.0
+    out[absent] = np.nan
+    return out, int((~known & ~absent).sum())
+
+
+def _first_missing(path: str, names: Sequence[str], missing: np.ndarray, what: str) -> UsageError:
+    row = int(np.argmax(missing.any(axis=1)))
+    column = names[int(np.argmax(missing[row]))]
+    return UsageError(
+        f"{path}, row {row + 1}, column {column!r}: the cell is missing ({what}); use "
+        "--missing drop-rows or --missing mean, or fill it in"
+    )
+
+
+def read_table(
+    path: str,
+    target: str | None,
+    features: Sequence[str] | None,
+    *,
+    drop: Sequence[str] = (),
+    missing: str = "error",
+    max_categories: int = 50,
+) -> Table:
+    """Reads a training table: the target and the (encoded) features."""
     if target is None:
         raise UsageError("--target is required with --data (the column to predict)")
-    with file.open(newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
+    arrow = _read_arrow(path)
+    header = list(arrow.column_names)
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise UsageError(
+            f"{path}: the header names {', '.join(repr(d) for d in duplicates)} more than "
+            "once; every column needs its own name"
+        )
+    if arrow.num_rows == 0:
         raise UsageError(f"--data {path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
     if target not in header:
         raise UsageError(f"--target {target!r}: no such column in {path} (columns: {header})")
-    chosen = list(features) if features else [h for h in header if h != target]
+    for name in drop:
+        if name not in header:
+            raise UsageError(f"--drop {name!r}: no such column in {path} (columns: {header})")
+        if name == target:
+            raise UsageError(f"--drop {name!r}: that is the target")
+    chosen = list(features) if features else [h for h in header if h not in (target, *drop)]
     for name in chosen:
         if name not in header:
             raise UsageError(f"--features: no column {name!r} in {path} (columns: {header})")
     if target in chosen:
         raise UsageError(f"--features: the target {target!r} cannot also be a feature")
-    columns = [*chosen, target]
-    values = np.empty((len(rows) - 1, len(columns)), np.float64)
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise UsageError(f"{path}, line {r}: {len(row)} cells, the header has {len(header)}")
-        for c, name in enumerate(columns):
-            cell = row[header.index(name)].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                raise UsageError(
-                    f"{path}, line {r}, column {name!r}: {cell!r} is not a number"
-                ) from None
-            if not math.isfinite(value):
-                raise UsageError(f"{path}, line {r}, column {name!r}: {cell!r} is not finite")
-            values[r - 2, c] = value
-    if len(values) < 4:
-        raise UsageError(f"--data {path}: {len(values)} rows are too few to split and train")
-    return (values[:, :-1].astype(np.float32), values[:, -1].astype(np.float32), chosen,
-            target, str(file))  # fmt: skip
+    if not chosen:
+        raise UsageError(f"{path}: no feature columns are left besides the target")
+
+    target_column = arrow.column(target)
+    if _kind(path, target, target_column) != "numeric":
+        raise UsageError(f"--target {target!r}: the column holds text; the target must be numeric")
+    y = _numbers(path, target, target_column)
+    columns, blocks = [], []
+    for name in chosen:
+        column = arrow.column(name)
+        if _kind(path, name, column) == "numeric":
+            columns.append(Column(name, "numeric"))
+            blocks.append(_numbers(path, name, column)[:, None])
+            continue
+        categories = _categories(column)
+        if len(categories) > max_categories:
+            raise UsageError(
+                f"{path}, column {name!r}: {len(categories)} distinct text values, more than "
+                f"--max-categories {max_categories}; --drop {name}, or raise the cap if each "
+                "value deserves its own weight"
+            )
+        columns.append(Column(name, "categorical", tuple(categories)))
+        blocks.append(_one_hot(column, categories)[0])
+    x = np.concatenate(blocks, axis=1)
+    cells = np.isnan(x)
+    names = [c.name for c in columns for _ in c.encoded_names()]
+    if missing == "error":
+        if np.isnan(y).any():
+            raise _first_missing(path, [target], np.isnan(y)[:, None], "the target")
+        if cells.any():
+            raise _first_missing(path, names, cells, "a feature")
+    keep = ~np.isnan(y)
+    if missing == "drop-rows":
+        keep &= ~cells.any(axis=1)
+    if keep.sum() < 4:
+        raise UsageError(f"--data {path}: {int(keep.sum())} usable rows are too few to split "
+                         "and train")  # fmt: skip
+    return Table(x[keep].astype(np.float32), y[keep].astype(np.float32), tuple(columns),
+                 target, str(path), dropped_rows=int((~keep).sum()))  # fmt: skip
 
 
-def _file_hash(path: str | None) -> str:
+def read_new_rows(path: str, columns: Sequence[Column]) -> Table:
+    """Rows to predict, encoded as the model's training table was: the same columns by name
+    (others are ignored, in any order), the same categories."""
+    arrow = _read_arrow(path)
+    header = list(arrow.column_names)
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise UsageError(f"{path}: the header names {', '.join(map(repr, duplicates))} more "
+                         "than once; every column needs its own name")  # fmt: skip
+    absent = [c.name for c in columns if c.name not in header]
+    if absent:
+        raise UsageError(f"--data {path}: the model needs column(s) {absent}, which the file "
+                         f"lacks (columns: {header})")  # fmt: skip
+    blocks, unknown = [], 0
+    for spec in columns:
+        column = arrow.column(spec.name)
+        kind = _kind(path, spec.name, column)
+        if spec.kind == "numeric":
+            if kind != "numeric":
+                raise UsageError(f"{path}, column {spec.name!r}: holds text; the model was "
+                                 "trained on numbers there")  # fmt: skip
+            blocks.append(_numbers(path, spec.name, column)[:, None])
+            continue
+        encoded, count = _one_hot(column, spec.categories)
+        blocks.append(encoded)
+        unknown += count
+    x = np.concatenate(blocks, axis=1).astype(np.float32)
+    return Table(x, None, tuple(columns), "", str(path), unknown_categories=unknown)
+
+
+def bundled_table(target: str | None, features: Sequence[str] | None) -> Table:
+    from ..data import load_diabetes
+
+    x, y, names = load_diabetes()
+    if target not in (None, "progression"):
+        raise UsageError(f"--target {target!r}: the bundled data's target is 'progression'")
+    chosen = list(features) if features else names
+    missing = [f for f in chosen if f not in names]
+    if missing:
+        raise UsageError(f"--features: no column {missing[0]!r} in the bundled data {names}")
+    index = [names.index(f) for f in chosen]
+    return Table(x[:, index], y, tuple(Column(n, "numeric") for n in chosen), "progression",
+                 "bundled diabetes data (442 patients)")  # fmt: skip
+
+
+def file_hash(path: str | None) -> str:
     """SHA-256 of the data file's bytes (the bundled CSV without --data)."""
     import hashlib
     import importlib.resources
