@@ -5,7 +5,8 @@ least-squares baseline; ``jaxloss sweep`` trains a grid of hyperparameters × se
 vmapped program and ranks the configurations. Both write ``results.json`` (every printed
 number, the exact configuration, versions and device), PNG plots, and for sweeps
 ``results.csv``, into a fresh output directory. Exit codes: 0 success, 2 bad input (one
-line on stderr, nothing written), 1 failure.
+line on stderr, nothing written), 1 failure, 130 stopped by Ctrl-C (at the next chunk
+boundary, nothing half-written).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from . import _interrupt
 from ._args import LOSS_NAMES, OPTIMIZERS, UsageError, _hidden
 from ._fit import command_fit
 from ._model import command_predict
@@ -234,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       argv: the arguments (default: ``sys.argv[1:]``).
 
     Returns:
-      The exit code: 0 success, 2 bad input, 1 failure.
+      The exit code: 0 success, 2 bad input, 1 failure, 130 stopped by Ctrl-C.
 
     Example:
       >>> from jaxloss import cli
@@ -253,10 +255,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sweep":
             _start_distributed(args)
-        args.handler(args)
+        with _interrupt.graceful():
+            args.handler(args)
     except UsageError as err:
         print(f"jaxloss: error: {err}", file=sys.stderr)
         return 2
+    except (_interrupt.Interrupted, KeyboardInterrupt):
+        kept = " (finished chunks stay in --checkpoint-dir)" if getattr(
+            args, "checkpoint_dir", None) else ""  # fmt: skip
+        print(f"jaxloss: stopped by Ctrl-C; no results were written{kept}", file=sys.stderr)
+        return 130
     except Exception as err:  # a failure, not bad input: report it in one line, exit 1
         if os.environ.get("JAXLOSS_TRACEBACK"):
             raise

@@ -70,6 +70,20 @@ def parse_loss_args(loss: str, items: Sequence[str]) -> tuple[dict[str, Any], li
     return parsed, required
 
 
+def check_loss_values(flag: str, loss: str, values: dict[str, Any]) -> None:
+    """The loss's own domain checks (``delta > 0``, ``quantile`` in [0, 1], ...) on these
+    values, before any training: one call on a single dummy sample."""
+    import jax.numpy as jnp
+
+    import jaxloss
+
+    try:
+        getattr(jaxloss, loss)(jnp.ones(1), jnp.ones(1), **values)
+    except (ValueError, TypeError) as err:
+        message = str(err).removeprefix(f"jaxloss.{loss}: ")
+        raise UsageError(f"{flag}: {message}") from None
+
+
 def parse_grid(items: Sequence[str], loss: str) -> dict[str, list[float]]:
     sweepable = _sweepable(loss)
     grid: dict[str, list[float]] = {}

@@ -12,10 +12,10 @@ from ._output import (
     Output,
     _format_metrics,
     _loss_text,
-    _progress,
     _report,
     environment,
     have_matplotlib,
+    progress_reporter,
     write_json,
 )
 from ._plots import plot_history, plot_predictions
@@ -29,12 +29,13 @@ def command_fit(args: argparse.Namespace) -> dict:
     output = Output(args.out)
     import jax
 
-    result = problem.fit(args.learning_rate, args.seed, problem.loss_args, _progress(args))
+    result = problem.fit_in_pieces(args.learning_rate, args.seed, problem.loss_args,
+                                   progress_reporter(args, "fit"))  # fmt: skip
     predictions = np.asarray(problem.predict_original_units(result.params, problem.test[0]))
     model = problem.held_out(predictions)
     baseline = problem.baseline()
-    history = {k: np.asarray(v) for k, v in result.history.items()}
-    diverged = int(result.diverged_at)
+    history = result.history
+    diverged = result.diverged_at
 
     lines = [
         f"jaxloss fit: {problem.source}, target {problem.target!r}, "
@@ -52,9 +53,6 @@ def command_fit(args: argparse.Namespace) -> dict:
         f"{'held-out':<26}{'MSE':>12}{'RMSE':>10}{'MAE':>10}{'R²':>8}{'ρ':>8}{'CCC':>8}",
         _format_metrics(f"{args.model} ({args.loss})", model),
         _format_metrics("least squares (SVD)", baseline),
-        "",
-        f"model saved in {output.target / 'model'}: jaxloss predict --model {output.target} "
-        "--data NEW.csv",
     ]
     document = {
         "command": "fit", "config": problem.describe(), "environment": environment(),
@@ -69,4 +67,6 @@ def command_fit(args: argparse.Namespace) -> dict:
             plot_history(folder / "training_curve.png", history, f"{args.model}, {args.loss}")
             plot_predictions(folder / "predictions.png", problem.y_test, predictions,
                              f"held-out predictions (R² {model['r2']:.3f})")  # fmt: skip
+    lines += ["", f"model saved in {output.target / 'model'}: jaxloss predict --model "
+                  f"{output.target} --data NEW.csv"]  # fmt: skip
     return _report(lines, output, document)

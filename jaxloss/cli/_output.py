@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .._io import atomic_write, staging_directory
@@ -27,23 +28,38 @@ def environment() -> dict[str, str]:
             "device": device.device_kind, "device_count": str(jax.device_count())}  # fmt: skip
 
 
+def _fresh_run_folder(target: pathlib.Path) -> pathlib.Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate, suffix = target / f"run-{stamp}", 1
+    while candidate.exists():
+        candidate, suffix = target / f"run-{stamp}-{suffix}", suffix + 1
+    return candidate
+
+
 class Output:
-    """Files are written into a hidden staging folder and moved into place at the end."""
+    """Files are written into a hidden staging folder and moved into place at the end.
+
+    The location is checked before any compute (a file in the way, a folder that cannot be
+    created or written: exit 2). Results never replace others: if ``--out`` holds results
+    (at the start, or when this run finishes after a concurrent one), they go to a fresh
+    ``run-<time>`` folder inside it, and the report says so.
+    """
 
     def __init__(self, out: str):
-        target = pathlib.Path(out)
-        if target.exists() and not target.is_dir():
+        self.out = pathlib.Path(out)
+        if self.out.exists() and not self.out.is_dir():
             raise UsageError(f"--out {out}: exists and is not a directory")
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            probe = staging_directory(self.out.parent, "jaxloss-probe")
+            probe.rmdir()
+        except OSError as err:
+            raise UsageError(f"--out {out}: cannot write there ({err.strerror or err})") from None
         self.note = ""
-        if target.exists() and any(target.iterdir()):
-            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-            target = target / f"run-{stamp}"
-            suffix = 1
-            while target.exists():
-                target = target.with_name(f"run-{stamp}-{suffix}")
-                suffix += 1
-            self.note = f"{out} already holds results; writing to {target} instead"
-        self.target = target
+        self.target = self.out
+        if self.out.exists() and any(self.out.iterdir()):
+            self.target = _fresh_run_folder(self.out)
+            self.note = f"{out} already holds results; writing to {self.target} instead"
         self.staging: pathlib.Path | None = None
 
     def __enter__(self) -> pathlib.Path:
@@ -53,12 +69,20 @@ class Output:
 
     def __exit__(self, kind, value, traceback) -> None:
         assert self.staging is not None, "Output is used as a context manager"
-        if kind is None:
-            if self.target.exists():  # an empty directory given as --out
-                self.target.rmdir()
-            os.replace(self.staging, self.target)
-        else:
+        if kind is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
+            return
+        while True:
+            try:
+                # rename() replaces only an empty directory: a concurrent run that got here
+                # first keeps its results, and this one takes a fresh folder beside them.
+                os.rename(self.staging, self.target)
+                return
+            except OSError:
+                if not self.target.is_dir():
+                    raise
+            self.target = _fresh_run_folder(self.out)
+            self.note = f"{self.out} received other results meanwhile; writing to {self.target}"
 
 
 def write_json(path: pathlib.Path, document: dict) -> None:
@@ -100,3 +124,21 @@ def _format_metrics(name: str, m: dict[str, float]) -> str:
 
 def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
+
+
+def progress_reporter(args: argparse.Namespace, command: str) -> Callable[..., None]:
+    """``report(done, total, loss=None)`` after each piece or chunk: one rewritten line on a
+    terminal, one line per call otherwise (a log file), nothing with --quiet."""
+    terminal = sys.stderr.isatty()
+
+    def report(done: int, total: int, loss: float | None = None) -> None:
+        if args.quiet:
+            return
+        unit = "steps" if command == "fit" else "runs"
+        text = f"jaxloss {command}: {done}/{total} {unit}"
+        if loss is not None:
+            text += f", training loss {loss:.4g}"
+        end = "\n" if not terminal or done >= total else ""
+        print(("\r" if terminal else "") + text, end=end, file=sys.stderr, flush=True)
+
+    return report

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._args import _RAW_TARGET_LOSSES, LOSS_NAMES, UsageError, parse_loss_args
+from ._args import (
+    _RAW_TARGET_LOSSES,
+    LOSS_NAMES,
+    UsageError,
+    check_loss_values,
+    parse_loss_args,
+)
 from ._table import bundled_table, file_hash, read_table
+
+
+class Fitted(NamedTuple):
+    """A fit made of pieces: the parameters, the history rows, the step it diverged at."""
+
+    params: Any
+    history: dict[str, np.ndarray]
+    diverged_at: int
 
 
 class Problem:
@@ -42,9 +58,11 @@ class Problem:
             raise UsageError(f"--steps {args.steps}: must be >= 1")
         if args.batch_size < 0:
             raise UsageError(f"--batch-size {args.batch_size}: must be >= 0 (0: full batch)")
-        if args.learning_rate <= 0:
-            raise UsageError(f"--learning-rate {args.learning_rate}: must be > 0")
+        if not (0 < args.learning_rate < math.inf):
+            raise UsageError(f"--learning-rate {args.learning_rate}: must be > 0 and finite")
         self.loss_args, required = parse_loss_args(args.loss, args.loss_arg)
+        if self.loss_args and all(k in self.loss_args for k in required):
+            check_loss_values("--loss-arg", args.loss, self.loss_args)
         self.required = required
         n_test = max(1, round(args.test_fraction * len(y)))
         n_validation = max(1, round(validation_fraction * len(y))) if validation_fraction else 0
@@ -128,6 +146,43 @@ class Problem:
             key=jax.random.fold_in(key, 1), log_every=max(self.args.steps // 50, 1),
             progress=progress,
         )  # fmt: skip
+
+    def fit_in_pieces(
+        self, learning_rate: float, seed: int, hyper: dict[str, Any], report: Callable[..., None]
+    ) -> Fitted:
+        """:meth:`fit` as about ten continued pieces of whole history chunks (each the same
+        compiled program, continuing the last state: ``fit(n)`` then ``fit(m)`` is
+        ``fit(n + m)``), so that Ctrl-C and progress act between pieces."""
+        import jax
+
+        from .. import train
+        from . import _interrupt
+
+        steps = self.args.steps
+        log_every = max(steps // 50, 1)
+        piece = log_every * max(1, math.ceil(math.ceil(steps / log_every) / 10))
+        key = jax.random.key(seed)
+        objective, optimizer = self.objective(hyper), self.optimizer(learning_rate)
+        state: Any = self.init(key)
+        histories, done, diverged = [], 0, -1
+        while done < steps:
+            n = min(piece, steps - done)
+            result = train.fit(
+                objective, state, optimizer, self.train, num_steps=n,
+                batch_size=self.batch_size, key=jax.random.fold_in(key, 1),
+                log_every=min(log_every, n), progress=False,
+            )  # fmt: skip
+            state, done = result.state, done + n
+            histories.append({k: np.asarray(v) for k, v in result.history.items()})
+            if int(result.diverged_at) >= 0:
+                diverged = int(result.diverged_at)
+                params = result.params
+                break
+            params = result.params
+            report(done, steps, float(histories[-1]["loss"][-1]))
+            _interrupt.check()
+        history = {k: np.concatenate([h[k] for h in histories]) for k in histories[0]}
+        return Fitted(params, history, diverged)
 
     @property
     def link(self) -> str:

@@ -10,15 +10,16 @@ from typing import Any
 import numpy as np
 
 from .._io import record_json
-from ._args import UsageError, parse_grid, parse_space
+from . import _interrupt
+from ._args import UsageError, check_loss_values, parse_grid, parse_space
 from ._output import (
     Output,
     _label,
     _loss_text,
-    _progress,
     _report,
     environment,
     have_matplotlib,
+    progress_reporter,
     write_json,
 )
 from ._plots import _plot_sweep
@@ -97,6 +98,15 @@ class SweepSetup:
         if clash:
             option = "--grid" if clash[0] in axes else "--space"
             raise UsageError(f"{option} {clash[0]!r} is also fixed by --loss-arg; give it once")
+        for rate in axes.get("learning_rate", []):
+            if rate <= 0:
+                raise UsageError(f"--grid learning_rate={rate:g}: must be > 0")
+        # Every grid value through the loss's own checks, the other axes at their first value.
+        first = {k: v[0] for k, v in axes.items() if k != "learning_rate"}
+        for key, values in axes.items():
+            for value in values if key != "learning_rate" else []:
+                check_loss_values(f"--grid {key}={value:g}", args.loss,
+                                  {**problem.loss_args, **first, key: value})  # fmt: skip
         self.metric = _ranking_metric(args, swept)
         self.mode = "max" if self.metric in _MAXIMISED else "min"
         if "learning_rate" not in swept:
@@ -233,8 +243,14 @@ def command_sweep(args: argparse.Namespace) -> dict | None:
         return _halving(setup, devices, checkpoint, output)
     if args.scheduler == "pbt":
         return _pbt(setup, devices, checkpoint, output)
+    reporter = progress_reporter(args, "sweep")
+
+    def progress(done: int, total: int) -> None:
+        reporter(done, total)
+        _interrupt.check()
+
     kwargs = dict(chunk_size=args.chunk_size, devices=devices, checkpoint_dir=checkpoint,
-                  progress=_progress(args))  # fmt: skip
+                  progress=progress)  # fmt: skip
     if shard is not None:
         report = sweep.run(setup.run_fn, setup.grid, shard=shard, **kwargs)
         print(f"jaxloss sweep: shard {shard[0]}/{shard[1]} of {checkpoint}: chunks "

@@ -92,15 +92,29 @@ def _read_arrow(path: str) -> Any:
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
         if bad_rows:
             row = bad_rows[0]
-            where = f"line {row.number}" if row.number is not None else "a row"
+            line = row.number if row.number is not None else _ragged_line(file)
             raise UsageError(
-                f"{path}, {where}: {row.actual_columns} cells, the header has "
+                f"{path}, line {line}: {row.actual_columns} cells, the header has "
                 f"{row.expected_columns}"
             ) from None
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UsageError(f"--data {path}: cannot be read as "
                          f"{'Parquet' if file.suffix.lower() in _PARQUET else 'CSV'}: "
                          f"{message}") from None  # fmt: skip
+
+
+def _ragged_line(file: pathlib.Path) -> int | str:
+    """The first line whose cell count differs from the header's (pyarrow's parallel reader
+    does not number rows): read again, on the error path only."""
+    import csv
+
+    with file.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        width = len(next(reader, []))
+        for row in reader:
+            if row and len(row) != width:
+                return reader.line_num
+    return "?"
 
 
 def _kind(path: str, name: str, column: Any) -> str:

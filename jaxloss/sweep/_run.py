@@ -124,7 +124,7 @@ def run(
     chunk_size: int | None = ...,
     devices: Sequence[jax.Device] | None = ...,
     checkpoint_dir: str | os.PathLike | None = ...,
-    progress: bool = ...,
+    progress: bool | Callable[[int, int], None] = ...,
     diverged_key: str | None = ...,
     shard: None = ...,
 ) -> SweepResult: ...
@@ -138,7 +138,7 @@ def run(
     chunk_size: int | None = ...,
     devices: Sequence[jax.Device] | None = ...,
     checkpoint_dir: str | os.PathLike | None = ...,
-    progress: bool = ...,
+    progress: bool | Callable[[int, int], None] = ...,
     diverged_key: str | None = ...,
     shard: tuple[int, int],
 ) -> ShardReport: ...
@@ -151,7 +151,7 @@ def run(
     chunk_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
     diverged_key: str | None = DIVERGED_AT,
     shard: tuple[int, int] | None = None,
 ) -> SweepResult | ShardReport:
@@ -185,7 +185,9 @@ def run(
         and computes only the rest; a directory of any other computation is refused before
         anything is computed or written, with an error that says what differs.
       progress: show a progress bar over the chunks (tqdm; ``pip install
-        "jaxloss[progress]"``), or print one line per chunk if tqdm is missing.
+        "jaxloss[progress]"``), or print one line per chunk if tqdm is missing; or a
+        callable ``progress(runs_done, runs_total)`` called after every chunk (once it is
+        saved to ``checkpoint_dir``), which may raise to stop the sweep there.
       diverged_key: the key of ``run_fn``'s output dict that holds each run's divergence
         step (``train.FitResult.diverged_at``: -1, or the step whose loss was NaN/Inf);
         it must be an integer scalar per run. :attr:`SweepResult.diverged` reads it, and
@@ -241,7 +243,9 @@ def run(
     chunks: list[list[np.ndarray]] = []
     computed = loaded = 0
     runs = sum(stop - start for start, stop in (_bounds(c, chunk, grid.size) for c in mine))
-    bar = _chunk_bar(len(mine), runs) if progress else None
+    report = progress if callable(progress) else None
+    bar = _chunk_bar(len(mine), runs) if progress is True else None
+    runs_done = 0
     per_run = [(tuple(s.shape[1:]), np.dtype(s.dtype)) for s in program.leaf_shapes]
     for done, c in enumerate(mine, start=1):
         start, stop = _bounds(c, chunk, grid.size)
@@ -258,7 +262,10 @@ def run(
             computed += 1
         if shard is None:  # a shard's results live in the folder, not in memory
             chunks.append(leaves)
-        if bar is not None:
+        runs_done += stop - start
+        if report is not None:
+            report(runs_done, runs)
+        elif bar is not None:
             bar.update(stop - start)
         elif progress:
             print(f"jaxloss.sweep: chunk {c + 1}/{n_chunks} ({done}/{len(mine)} of this call)",
