@@ -242,7 +242,7 @@ def test_existing_results_are_never_overwritten(tmp_path, capsys):
     assert _in_process("fit", "--steps", "30", "--quiet", "--out", str(out)) == 0
     assert "already holds results; writing to" in capsys.readouterr().out
     assert (out / "results.json").read_text() == before
-    (subdir,) = [p for p in out.iterdir() if p.is_dir()]
+    (subdir,) = [p for p in out.iterdir() if p.name.startswith("run-")]
     assert json.loads((subdir / "results.json").read_text())["config"]["steps"] == 30
 
 
@@ -250,8 +250,8 @@ BAD = [
     (["fit", "--data", "missing.csv", "--target", "y"], r"--data missing.csv: no such file"),
     (["fit", "--data", "{csv}", "--target", "z"], r"--target 'z': no such column"),
     (["fit", "--data", "{csv}", "--target", "y", "--features", "q"], r"no column 'q'"),
-    (["fit", "--data", "{text}", "--target", "y"], r"line 3, column 'a': 'oops' is not a number"),
-    (["fit", "--data", "{nan}", "--target", "y"], r"line 2, column 'y': 'nan' is not finite"),
+    (["fit", "--data", "{text}", "--target", "y"], r"row 2, column 'a': 'oops' is not a number"),
+    (["fit", "--data", "{nan}", "--target", "y"], r"row 1, column 'y': the cell is missing"),
     (["fit", "--loss", "l7"], r"--loss 'l7': choose one of"),
     (["fit", "--loss-arg", "alpha=1"], r"--loss-arg 'alpha': huber takes delta"),
     (["fit", "--loss-arg", "delta=big"], r"--loss-arg delta: 'big' is not a number"),

@@ -29,6 +29,16 @@ def command_fit(args: argparse.Namespace) -> dict:
     output = Output(args.out)
     import jax
 
+    description = [
+        f"jaxloss fit: {problem.source}, target {problem.target!r}, "
+        f"{len(problem.train_index)} train / {len(problem.test_index)} test rows",
+        f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer} "
+        f"lr={args.learning_rate:g}, {args.steps} steps, device {jax.devices()[0].platform}",
+    ]
+    if problem.table.dropped_rows:
+        description.append(f"dropped {problem.table.dropped_rows} rows with missing cells "
+                           f"(--missing {getattr(args, 'missing', 'error')})")  # fmt: skip
+    print("\n".join(description), flush=True)  # before training: what is being run
     result = problem.fit_in_pieces(args.learning_rate, args.seed, problem.loss_args,
                                    progress_reporter(args, "fit"))  # fmt: skip
     predictions = np.asarray(problem.predict_original_units(result.params, problem.test[0]))
@@ -37,15 +47,7 @@ def command_fit(args: argparse.Namespace) -> dict:
     history = result.history
     diverged = result.diverged_at
 
-    lines = [
-        f"jaxloss fit: {problem.source}, target {problem.target!r}, "
-        f"{len(problem.train_index)} train / {len(problem.test_index)} test rows",
-        f"{args.model} model, loss {_loss_text(args.loss, problem.loss_args)}, {args.optimizer} "
-        f"lr={args.learning_rate:g}, {args.steps} steps, device {jax.devices()[0].platform}",
-    ]
-    if problem.table.dropped_rows:
-        lines.append(f"dropped {problem.table.dropped_rows} rows with missing cells "
-                     f"(--missing {getattr(args, 'missing', 'error')})")  # fmt: skip
+    lines: list[str] = []
     if diverged >= 0:
         lines.append(f"warning: training diverged at step {diverged} (NaN/Inf loss)")
     lines += [

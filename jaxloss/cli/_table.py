@@ -188,6 +188,25 @@ def _one_hot(column: Any, categories: Sequence[str]) -> tuple[np.ndarray, int]:
     return out, int((~known & ~absent).sum())
 
 
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _refuse_stray_text(path: str, name: str, column: Any) -> None:
+    """A column of numbers with a few cells of text is a typo, not a category per number."""
+    import pyarrow.compute as pc
+
+    text = _strings(column)
+    present = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), bool)
+    looks_numeric = pc.match_substring_regex(text, _NUMBER).fill_null(False)
+    numbers = np.asarray(looks_numeric.to_numpy(zero_copy_only=False), bool)
+    if numbers.sum() >= max(1, 0.5 * present.sum()) and (present & ~numbers).any():
+        row = int(np.argmax(present & ~numbers))
+        raise UsageError(
+            f"{path}, row {row + 1}, column {name!r}: {text[row].as_py()!r} is not a number "
+            f"(most of the column's cells are); fix the cell, or --drop {name}"
+        )
+
+
 def _first_missing(path: str, names: Sequence[str], missing: np.ndarray, what: str) -> UsageError:
     row = int(np.argmax(missing.any(axis=1)))
     column = names[int(np.argmax(missing[row]))]
@@ -246,6 +265,7 @@ def read_table(
             columns.append(Column(name, "numeric"))
             blocks.append(_numbers(path, name, column)[:, None])
             continue
+        _refuse_stray_text(path, name, column)
         categories = _categories(column)
         if len(categories) > max_categories:
             raise UsageError(
