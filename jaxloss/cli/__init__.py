@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import _interrupt
 from ._args import LOSS_NAMES, OPTIMIZERS, UsageError, _hidden
@@ -24,8 +25,32 @@ from ._sweep import METRICS, command_collect, command_sweep
 from ._table import MISSING
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default, unless the text already explains it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in text or default is None
+                or default is False or default == [] or default is argparse.SUPPRESS):  # fmt: skip
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        return f"{text} (default: {shown})"
+
+
+_STANDARDISED = (
+    "Features are standardised with the training rows' mean and standard deviation, and so "
+    "is the target (except for mape, msle and poisson_nll, which need it in its own units): "
+    "a scale such as huber's delta is in target standard deviations."
+)
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the full usage stays in --help)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -53,30 +78,37 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--max-categories", type=int, default=50, metavar="N",
                        help="text columns are one-hot encoded, one 0/1 feature per value, up "
                             "to N values (default: 50)")  # fmt: skip
-    group.add_argument("--model", choices=("linear", "mlp"), default="linear")
+    group.add_argument("--model", choices=("linear", "mlp"), default="linear",
+                       help="a linear model or a multilayer perceptron")  # fmt: skip
     group.add_argument("--hidden", type=_hidden, default=(64, 64), help="MLP widths, e.g. 64,64")
     group.add_argument("--loss", default="huber", help=f"one of {', '.join(LOSS_NAMES)}")
     group.add_argument("--loss-arg", action="append", default=[], metavar="NAME=VALUE",
                        help="a loss hyperparameter, e.g. delta=1.0 (repeatable)")  # fmt: skip
-    group.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    group.add_argument("--learning-rate", type=float, default=1e-2)
-    group.add_argument("--steps", type=int, default=1000)
+    group.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default="adam", help="the optax optimizer"
+    )
+    group.add_argument("--learning-rate", type=float, default=1e-2, metavar="RATE",
+                       help="the optimizer's step size")  # fmt: skip
+    group.add_argument("--steps", type=int, default=1000, help="optimisation steps")
     group.add_argument("--batch-size", type=int, default=32,
                        help="examples per step; 0 for full batch (default 32, capped at the "
                             "training rows)")  # fmt: skip
     group.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
-    group.add_argument("--test-fraction", type=float, default=0.2)
+    group.add_argument("--test-fraction", type=float, default=0.2, metavar="FRACTION",
+                       help="rows held out to report on, drawn with --seed")  # fmt: skip
     group.add_argument("--out", default="jaxloss-results", metavar="DIR",
                        help="output directory (never overwritten: a timestamped subdirectory "
                             "is used if it holds results)")  # fmt: skip
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
     fit = commands.add_parser("fit", parents=[common], help="train one model",
-                              description="Train one model; report held-out metrics.")  # fmt: skip
+                              description="Train one model, report held-out metrics, save "
+                                          "it for `jaxloss predict`. " + _STANDARDISED)  # fmt: skip
     fit.set_defaults(handler=command_fit)
     sweep = commands.add_parser("sweep", parents=[common], help="train a grid × seeds",
                                 description="Train every grid point × seed in one vmapped "
-                                            "program; rank the configurations.")  # fmt: skip
+                                            "program; rank the configurations. "
+                                            + _STANDARDISED)  # fmt: skip
     sweep.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
                        help="a swept axis: learning_rate or a loss hyperparameter (repeatable); "
                             "default: learning_rate=1e-3,1e-2,1e-1 and, for huber, "

@@ -26,7 +26,11 @@ def plot_history(path: pathlib.Path, history: dict[str, np.ndarray], title: str)
     ax.plot(steps[ran], np.asarray(history["loss"])[ran])
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (chunk mean)")
-    ax.set_yscale("log")
+    # A likelihood can go negative: a log axis would drop those points; "symlog" keeps them
+    # while still spreading a loss that falls over decades.
+    losses = np.asarray(history["loss"])[ran]
+    positive = losses[np.isfinite(losses)]
+    ax.set_yscale("log" if positive.size and positive.min() > 0 else "symlog")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
