@@ -5,13 +5,14 @@ A model folder holds two files, no pickle anywhere:
 - ``model.json``: ``{"format": "jaxloss-model", "version": 1, ...}`` with the input columns
   and their encodings (numeric, or categorical with its categories), the missing-cell
   policy and fill values, the standardisation constants of features and target, the link
-  (``identity``, or ``exp`` for a Poisson log-rate), the model (``linear`` or ``mlp`` and
-  its widths), the loss it was trained with, and one entry per parameter array (its name in
-  the ``.npz``, its path in the parameter tree, its shape).
+  (``identity``, ``exp`` for a Poisson log-rate, ``expm1`` for MSLE's log1p scale), the
+  model (``linear`` or ``mlp`` and its widths), the loss it was trained with, and one entry
+  per parameter array (its name in the ``.npz``, its path in the parameter tree, its shape).
 - ``params.npz``: the parameter arrays (NumPy's zip of ``.npy`` files, read with
   ``allow_pickle=False``).
 
-A prediction is ``link(model(standardise(encode(row))) · y_std + y_mean)``, in target units.
+A prediction is ``link(model(standardise(encode(row))) [+ link_offset]) · y_std + y_mean``, in
+target units.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from .._io import atomic_write
 from ._args import UsageError
+from ._problem import apply_link
 from ._table import Column, read_new_rows
 
 FORMAT, VERSION = "jaxloss-model", 1
@@ -63,7 +65,7 @@ def save(folder: pathlib.Path, problem: Any, params: Any) -> None:
         "x_mean": [float(v) for v in problem.x_mean],
         "x_std": [float(v) for v in problem.x_std],
         "y_mean": float(problem.y_mean), "y_std": float(problem.y_std),
-        "link": problem.link,
+        "link": problem.link, "link_offset": problem.offset,
         "model": args.model, "hidden": list(args.hidden) if args.model == "mlp" else None,
         "loss": args.loss, "loss_args": problem.loss_args,
         "parameters": entries,
@@ -99,9 +101,9 @@ class SavedModel:
 
         # Op by op, as `jaxloss fit` computed the held-out predictions it reports: under jit
         # XLA may fuse `out · y_std + y_mean` into an FMA and change the last bit.
-        out = apply(self.params, jnp.asarray(standard.astype(np.float32))) * d["y_std"]
-        out = out + d["y_mean"]
-        return np.asarray(jnp.exp(out) if d["link"] == "exp" else out)
+        out = apply(self.params, jnp.asarray(standard.astype(np.float32)))
+        out = apply_link(d["link"], out, d["link_offset"]) * d["y_std"]
+        return np.asarray(out + d["y_mean"])
 
 
 def load(directory: str) -> SavedModel:

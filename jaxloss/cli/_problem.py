@@ -19,6 +19,18 @@ from ._args import (
 from ._table import bundled_table, file_hash, read_table
 
 
+def apply_link(link: str, out: Any, offset: float = 0.0) -> Any:
+    """The prediction of a network output ``out`` under ``link`` (see ``Problem.link``);
+    ``offset`` is added first where the link has one (MSLE's training mean of log1p y)."""
+    import jax.numpy as jnp
+
+    if link == "exp":
+        return jnp.exp(out)
+    if link == "expm1":
+        return jnp.expm1(out + offset)
+    return out
+
+
 class Fitted(NamedTuple):
     """A fit made of pieces: the parameters, the history rows, the step it diverged at."""
 
@@ -95,7 +107,16 @@ class Problem:
         self.raw_targets = args.loss in _RAW_TARGET_LOSSES
         y_train = y[self.train_index]
         self.y_mean = 0.0 if self.raw_targets else float(y_train.mean())
-        self.y_std = 1.0 if self.raw_targets else float(y_train.std() or 1.0)
+        self.y_std = float(y_train.std() or 1.0)
+        if self.raw_targets:
+            # No shift: these losses need the target's zero. A scale the loss cannot see
+            # (MAPE is scale-free; a Poisson fit of y/s is s times smaller) brings the
+            # target near 1, where the default learning rate suits it; MSLE has its log link.
+            scales = {"mape": float(np.mean(np.abs(y_train))), "poisson_nll": float(y_train.mean())}
+            self.y_std = scales.get(args.loss, 1.0) or 1.0
+        # MSLE's model fits log1p(y) around its training mean, as if its output bias started
+        # there (from 0, adam at the default rate spent most of 1000 steps getting there).
+        self.offset = float(np.mean(np.log1p(y_train))) if args.loss == "msle" else 0.0
         xs = ((x - self.x_mean) / self.x_std).astype(np.float32)
         ys = ((y - self.y_mean) / self.y_std).astype(np.float32)
         self.train = (xs[self.train_index], ys[self.train_index])
@@ -125,12 +146,16 @@ class Problem:
         )
 
     def objective(self, hyper: dict[str, Any]):
+        import jax.numpy as jnp
+
         import jaxloss
 
         loss = getattr(jaxloss, self.args.loss)
+        msle_link, offset = self.link == "expm1", self.offset
 
         def objective(params, batch):
-            return loss(self.apply(params, batch[0]), batch[1], **hyper)
+            out = self.apply(params, batch[0])
+            return loss(jnp.expm1(out + offset) if msle_link else out, batch[1], **hyper)
 
         return objective
 
@@ -186,18 +211,20 @@ class Problem:
 
     @property
     def link(self) -> str:
-        """How the network's output becomes a prediction in target units: ``exp`` for a
-        Poisson rate fitted on the log scale (``poisson_nll`` with ``log_input``)."""
+        """How the network's output becomes a prediction (before the target's scale):
+        ``exp`` for a Poisson rate fitted on the log scale (``poisson_nll`` with
+        ``log_input``), ``expm1`` for MSLE (the model fits ``log1p`` of the target, where
+        MSLE is a squared error), else ``identity``."""
         if self.args.loss == "poisson_nll" and self.loss_args.get("log_input", True):
             return "exp"
+        if self.args.loss == "msle":
+            return "expm1"
         return "identity"
 
     def predict_original_units(self, params, x):
-        import jax.numpy as jnp
 
-        out = self.apply(params, x) * self.y_std
-        out = out + self.y_mean
-        return jnp.exp(out) if self.link == "exp" else out
+        out = apply_link(self.link, self.apply(params, x), self.offset) * self.y_std
+        return out + self.y_mean
 
     def held_out(self, predictions) -> dict[str, float]:
         return {k: float(v) for k, v in held_out_metrics(predictions, self.y_test).items()}
