@@ -23,6 +23,7 @@ BENCHMARKS = {
     "train": ["--steps", "1000", "--repeats", "2"],
     "sweep": ["--steps", "300"],
     "search": ["--max-steps", "2430"],
+    "load": ["--rows", "1000000"],
 }
 # A smoke run of the whole pipeline (seconds, not minutes; the figures mean nothing).
 QUICK = {
@@ -31,6 +32,7 @@ QUICK = {
     "train": ["--steps", "10", "--repeats", "1"],
     "sweep": ["--steps", "5", "--devices", "1", "--models", "linear"],
     "search": ["--max-steps", "27", "--trials", "3"],
+    "load": ["--rows", "2000", "--repeats", "1"],
 }
 
 

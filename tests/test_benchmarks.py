@@ -36,7 +36,7 @@ def test_one_report_holds_every_benchmark(results):
     (report,) = results.glob("REPORT-*.md")
     text = report.read_text()
     for section in ("Loss value-and-gradient", "Streaming metrics", "Training-step", "Sweep",
-                    "Search"):  # fmt: skip
+                    "Search", "Reading a table"):  # fmt: skip
         assert f"## {section}" in text
 
 
@@ -72,6 +72,14 @@ def test_bench_metrics_reports_throughput_and_accuracy(results):
     median = beyond["values"]["median absolute error: jaxloss"]["median"]
     assert abs(median - beyond["reference"]["median"]) <= 0.01 * beyond["reference"]["median"]
     assert beyond["sketch"]["buckets"] > 0 and "Beyond MSE" in report
+
+
+def test_bench_load(results):
+    data, report = _load(results, "load")
+    readers = data["readers"]
+    assert set(readers) == {"jaxloss (pyarrow)", "numpy.loadtxt"}
+    assert all(r["rows"] == data["rows"] == 2000 and r["seconds"] > 0 for r in readers.values())
+    assert "× file size" in report
 
 
 def test_bench_train(results):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._io import record_json
-from . import _interrupt
+from . import _interrupt, _model
 from ._args import UsageError, check_loss_values, parse_grid, parse_space
 from ._output import (
     Output,
@@ -403,12 +403,33 @@ def _sweep_report(
         "least_squares_test": baseline, "table": table, "diverged_runs": diverged,
         "runs": result.records(),
     }  # fmt: skip
+    params, saved = _chosen_model(setup, result, best, ranked_by)
+    document["saved_model"] = saved
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_csv(folder / "results.csv")
+        _model.save(folder / "model", problem, params)
         if have_matplotlib():
             _plot_sweep(folder, result, setup, index)
+    lines += ["", f"model of the chosen configuration (its best seed, {saved['seed']}) saved in "
+                  f"{output.target / 'model'}: jaxloss predict --model {output.target} "
+                  "--data NEW.csv"]  # fmt: skip
     return _report(lines, output, document)
+
+
+def _chosen_model(setup: SweepSetup, result: Any, best: dict, ranked_by: str) -> tuple[Any, dict]:
+    """The chosen configuration's run with its best validation seed, trained again on its
+    own (the sweep keeps metrics and predictions, not every run's parameters)."""
+    per_seed = np.asarray(result[ranked_by][best["index"]], np.float64).reshape(-1)
+    best_seed = np.nanargmax(per_seed) if setup.mode == "max" else np.nanargmin(per_seed)
+    config = {k: float(v) for k, v in best["config"].items()}
+    learning_rate = config.pop("learning_rate")
+    problem = setup.problem
+    fitted = problem.fit(learning_rate, int(best_seed), {**problem.loss_args, **config}, False)
+    predictions = np.asarray(problem.predict_original_units(fitted.params, problem.test[0]))
+    saved = {"config": best["config"], "seed": int(best_seed), "learning_rate": learning_rate,
+             "test": problem.held_out(predictions)}  # fmt: skip
+    return fitted.params, saved
 
 
 def _devices(spec: str) -> list:
