@@ -40,7 +40,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 _STANDARDISED = (
     "Features are standardised with the training rows' mean and standard deviation, and so "
-    "is the target (except for mape, msle and poisson_nll, which need it in its own units): "
+    "is the target (except for mape, msle, poisson_nll and tweedie_deviance, which need it "
+    "in its own units): "
     "a scale such as huber's delta is in target standard deviations."
 )
 
@@ -127,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "trained loss or a metric in the target's units (r2, pearson and "
                             "ccc are maximised, the rest minimised); auto: the loss for mae, "
                             "pinball, expectile, mape, msle, poisson_nll, laplace_nll, "
-                            "student_t_nll and crps_normal, else mse")  # fmt: skip
+                            "student_t_nll, crps_normal and tweedie_deviance, else "
+                            "mse")  # fmt: skip
     search = sweep.add_argument_group("search")
     search.add_argument("--search", choices=("grid", "random", "sobol"), default="grid",
                         help="grid: every --grid point; random or sobol: --trials joint "

@@ -11,7 +11,10 @@ from typing import Any
 from .. import _losses
 
 # These losses need targets in their own units (log scale, percentages, counts).
-_RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll")
+_RAW_TARGET_LOSSES = ("msle", "mape", "poisson_nll", "tweedie_deviance")
+# Hyperparameters that select a loss's family (Python numbers, never traced): fixed with
+# --loss-arg, not swept.
+_STATIC = {"tweedie_deviance": ("power",)}
 
 
 _CONTRACT = ("predictions", "targets", "weights", "where", "axis", "reduction")
@@ -21,10 +24,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 # Every loss but those a table of features and one target cannot feed: gaussian_nll and
-# beta_nll take a per-sample variance, crps_ensemble an ensemble of predictions, and
-# tweedie_deviance needs the raw (unstandardised, non-negative) targets and a log link,
-# which the command line does not offer yet.
-_NOT_ON_THE_COMMAND_LINE = ("gaussian_nll", "beta_nll", "crps_ensemble", "tweedie_deviance")
+# beta_nll take a per-sample variance, crps_ensemble an ensemble of predictions.
+_NOT_ON_THE_COMMAND_LINE = ("gaussian_nll", "beta_nll", "crps_ensemble")
 
 
 LOSS_NAMES = tuple(name for name in _losses.NAMES if name not in _NOT_ON_THE_COMMAND_LINE)
@@ -101,7 +102,9 @@ def parse_grid(items: Sequence[str], loss: str) -> dict[str, list[float]]:
 
 def _sweepable(loss: str) -> list[str]:
     return ["learning_rate"] + [
-        k for k, p in loss_hyperparameters(loss).items() if not isinstance(p.default, bool)
+        k
+        for k, p in loss_hyperparameters(loss).items()
+        if not isinstance(p.default, bool) and k not in _STATIC.get(loss, ())
     ]
 
 

@@ -73,6 +73,9 @@ class Problem:
         if not (0 < args.learning_rate < math.inf):
             raise UsageError(f"--learning-rate {args.learning_rate}: must be > 0 and finite")
         self.loss_args, required = parse_loss_args(args.loss, args.loss_arg)
+        if args.loss == "tweedie_deviance":
+            # A network's natural output for a Tweedie mean is its log (any real number).
+            self.loss_args.setdefault("log_input", True)
         if self.loss_args and all(k in self.loss_args for k in required):
             check_loss_values("--loss-arg", args.loss, self.loss_args)
         self.required = required
@@ -112,7 +115,9 @@ class Problem:
             # No shift: these losses need the target's zero. A scale the loss cannot see
             # (MAPE is scale-free; a Poisson fit of y/s is s times smaller) brings the
             # target near 1, where the default learning rate suits it; MSLE has its log link.
-            scales = {"mape": float(np.mean(np.abs(y_train))), "poisson_nll": float(y_train.mean())}
+            mean = float(y_train.mean())
+            scales = {"mape": float(np.mean(np.abs(y_train))), "poisson_nll": mean,
+                      "tweedie_deviance": mean}  # fmt: skip
             self.y_std = scales.get(args.loss, 1.0) or 1.0
         # MSLE's model fits log1p(y) around its training mean, as if its output bias started
         # there (from 0, adam at the default rate spent most of 1000 steps getting there).
@@ -215,7 +220,9 @@ class Problem:
         ``exp`` for a Poisson rate fitted on the log scale (``poisson_nll`` with
         ``log_input``), ``expm1`` for MSLE (the model fits ``log1p`` of the target, where
         MSLE is a squared error), else ``identity``."""
-        if self.args.loss == "poisson_nll" and self.loss_args.get("log_input", True):
+        if self.args.loss in ("poisson_nll", "tweedie_deviance") and self.loss_args.get(
+            "log_input", True
+        ):
             return "exp"
         if self.args.loss == "msle":
             return "expm1"

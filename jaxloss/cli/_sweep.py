@@ -30,7 +30,8 @@ from ._search import _halving, _pbt, _space_text
 # own objective on the validation rows, not by MSE (a pinball sweep ranked by MSE "picks"
 # the median).
 _RANKED_BY_OWN_LOSS = ("mae", "pinball", "expectile", "mape", "msle", "poisson_nll",
-                       "laplace_nll", "student_t_nll", "crps_normal")  # fmt: skip
+                       "laplace_nll", "student_t_nll", "crps_normal",
+                       "tweedie_deviance")  # fmt: skip
 
 
 METRICS = ("loss", *HELD_OUT)
