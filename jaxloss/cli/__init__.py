@@ -21,6 +21,7 @@ from . import _interrupt
 from ._args import LOSS_NAMES, OPTIMIZERS, UsageError, _hidden
 from ._fit import command_fit
 from ._model import command_predict
+from ._problem import MODELS
 from ._sweep import METRICS, command_collect, command_sweep
 from ._table import MISSING
 
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--max-categories", type=int, default=50, metavar="N",
                        help="text columns are one-hot encoded, one 0/1 feature per value, up "
                             "to N values (default: 50)")  # fmt: skip
-    group.add_argument("--model", choices=("linear", "mlp"), default="linear",
+    group.add_argument("--model", choices=MODELS, default="linear",
                        help="a linear model or a multilayer perceptron")  # fmt: skip
     group.add_argument("--hidden", type=_hidden, default=(64, 64), help="MLP widths, e.g. 64,64")
     group.add_argument("--loss", default="huber", help=f"one of {', '.join(LOSS_NAMES)}")

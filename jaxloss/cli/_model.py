@@ -29,7 +29,7 @@ import numpy as np
 
 from .._io import atomic_write
 from ._args import UsageError
-from ._problem import apply_link
+from ._problem import apply_link, model_apply, model_init
 from ._table import Column, read_new_rows
 
 FORMAT, VERSION = "jaxloss-model", 1
@@ -93,10 +93,8 @@ class SavedModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         import jax.numpy as jnp
 
-        from .. import models
-
         d = self.document
-        apply = models.linear_apply if d["model"] == "linear" else models.mlp_apply
+        apply = model_apply(d["model"])
         standard = (x - np.asarray(d["x_mean"], np.float32)) / np.asarray(d["x_std"], np.float32)
 
         # Op by op, as `jaxloss fit` computed the held-out predictions it reports: under jit
@@ -109,8 +107,6 @@ class SavedModel:
 def load(directory: str) -> SavedModel:
     """Reads a model folder written by :func:`save`, checking its format and every array."""
     import jax
-
-    from .. import models
 
     folder = pathlib.Path(directory)
     if (folder / "model" / "model.json").is_file():  # the output folder of `jaxloss fit`
@@ -129,10 +125,7 @@ def load(directory: str) -> SavedModel:
                          f"this jaxloss reads version {VERSION}")  # fmt: skip
     features = len(document["features"])
     key = jax.random.key(0)
-    if document["model"] == "linear":
-        template = models.linear_init(key, features)
-    else:
-        template = models.mlp_init(key, features, hidden=tuple(document["hidden"]))
+    template = model_init(document["model"], key, features, document["hidden"] or ())
     expected, _ = _param_entries(template)
     try:
         with np.load(folder / "params.npz", allow_pickle=False) as npz:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -17,6 +17,29 @@ from ._args import (
     parse_loss_args,
 )
 from ._table import bundled_table, file_hash, read_table
+
+
+def _models() -> dict[str, tuple[Callable[..., Any], Callable[..., Any]]]:
+    """The models the command line offers: name -> (init(key, features, hidden), apply)."""
+    from .. import models
+
+    return {
+        "linear": (lambda key, features, hidden: models.linear_init(key, features),
+                   models.linear_apply),
+        "mlp": (lambda key, features, hidden: models.mlp_init(key, features, hidden=hidden),
+                models.mlp_apply),
+    }  # fmt: skip
+
+
+MODELS = ("linear", "mlp")
+
+
+def model_init(model: str, key: Any, features: int, hidden: Sequence[int]) -> Any:
+    return _models()[model][0](key, features, tuple(hidden))
+
+
+def model_apply(model: str) -> Callable[..., Any]:
+    return _models()[model][1]
 
 
 def apply_link(link: str, out: Any, offset: float = 0.0) -> Any:
@@ -131,17 +154,10 @@ class Problem:
         self.y_test = y[self.test_index]
 
     def init(self, key):
-        from .. import models
-
-        features = self.train[0].shape[1]
-        if self.args.model == "linear":
-            return models.linear_init(key, features)
-        return models.mlp_init(key, features, hidden=self.args.hidden)
+        return model_init(self.args.model, key, self.train[0].shape[1], self.args.hidden)
 
     def apply(self, params, x):
-        from .. import models
-
-        return (models.linear_apply if self.args.model == "linear" else models.mlp_apply)(params, x)
+        return model_apply(self.args.model)(params, x)
 
     def optimizer(self, learning_rate):
         import optax
