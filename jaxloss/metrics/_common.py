@@ -160,7 +160,7 @@ class Mergeable(Protocol):
     def merge(self, other: Self) -> Self: ...
 
 
-S = TypeVar("S", bound=Mergeable)
+S = TypeVar("S", bound="Accumulator")
 
 
 def check_mergeable(name: str, state: Mergeable, other: object) -> None:
@@ -173,6 +173,43 @@ def check_mergeable(name: str, state: Mergeable, other: object) -> None:
             f"jaxloss.{name}: states of output shapes {state.shape} and {other.shape} cannot "
             f"be merged; both must come from {cls}.empty(shape=...) with the same shape."
         )
+
+
+class Accumulator:
+    """What every accumulator shares beyond its own update, merge and compute."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def merge(self, other: Self) -> Self:
+        raise NotImplementedError
+
+    def merge_across(self, axis_name: str | tuple[str, ...]) -> Self:
+        """Merges the states of every device along a named axis (inside ``shard_map``/``pmap``).
+
+        Each device gathers all the states and folds them with ``merge`` in the same order,
+        so every device returns the same result, equal to merging the states on the host.
+
+        Args:
+          axis_name: the mapped axis (or axes) to merge over, e.g. ``"data"``.
+
+        Returns:
+          The merged state, identical on every device along ``axis_name``.
+
+        Example:
+          >>> import jax, jax.numpy as jnp, numpy as np
+          >>> from jax.sharding import Mesh, PartitionSpec as P
+          >>> from jaxloss import metrics
+          >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
+          >>> def local(p, t):
+          ...   state = metrics.LossMean.empty("mae").update(p, t)
+          ...   return state.merge_across("data").compute()["mae"]
+          >>> f = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P()))
+          >>> print(f(jnp.array([1.0, 3.0]), jnp.zeros(2)))
+          2.0
+        """
+        return fold_across(self, axis_name)
 
 
 def fold_across(state: S, axis_name: str | tuple[str, ...]) -> S:

@@ -44,7 +44,7 @@ def _deviance_of_shift(t: jax.Array, shift: jax.Array, power: float) -> jax.Arra
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class Deviance:
+class Deviance(_common.Accumulator):
     """Streaming mean Tweedie deviance and D² (scikit-learn's ``mean_tweedie_deviance`` and
     ``d2_tweedie_score``): an immutable, mergeable pytree accumulator.
 
@@ -223,32 +223,6 @@ class Deviance:
             deviance=cf.add_pairs(self.deviance, other.deviance),
             null_deviance=cf.add(*cf.add_pairs(self.null_deviance, other.null_deviance), between),
         )
-
-    def merge_across(self, axis_name: str | tuple[str, ...]) -> Deviance:
-        """Merges the states of every device along a named axis (inside ``shard_map``).
-
-        Every device gathers all the states and folds them in the same order, so each
-        returns the same result, equal to merging the states on the host.
-
-        Args:
-          axis_name: the mapped axis (or axes) to merge over.
-
-        Returns:
-          The merged state, identical on every device along ``axis_name``.
-
-        Example:
-          >>> import jax, jax.numpy as jnp, numpy as np
-          >>> from jax.sharding import Mesh, PartitionSpec as P
-          >>> from jaxloss import metrics
-          >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
-          >>> def local(mu, y):
-          ...   state = metrics.Deviance.empty(power=1).update(mu, y)
-          ...   return state.merge_across("data").compute()["deviance"]
-          >>> f = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P()))
-          >>> print(round(float(f(jnp.array([1.0, 1.0]), jnp.array([1.0, 1.0]))), 6))
-          0.0
-        """
-        return _common.fold_across(self, axis_name)
 
     def compute(self, multioutput: str | ArrayLike = "uniform_average") -> dict[str, jax.Array]:
         """The mean deviance and D² of everything added so far.

@@ -28,7 +28,7 @@ def _check_alpha(alpha: object) -> float:
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class Interval:
+class Interval(_common.Accumulator):
     """Streaming metrics of central ``(1 − α)`` prediction intervals ``[l, u]``.
 
     With weights ``w`` and ``W = Σ w``, per output:
@@ -183,32 +183,6 @@ class Interval:
         fields = ("weight", "covered", "below", "above", "width", "score")
         merged = {f: cf.add_pairs(getattr(self, f), getattr(other, f)) for f in fields}
         return Interval(alpha=self.alpha, **merged)
-
-    def merge_across(self, axis_name: str | tuple[str, ...]) -> Interval:
-        """Merges the states of every device along a named axis (inside ``shard_map``).
-
-        Every device gathers all the states and folds them in the same order, so each
-        returns the same result, equal to merging the states on the host.
-
-        Args:
-          axis_name: the mapped axis (or axes) to merge over.
-
-        Returns:
-          The merged state, identical on every device along ``axis_name``.
-
-        Example:
-          >>> import jax, jax.numpy as jnp, numpy as np
-          >>> from jax.sharding import Mesh, PartitionSpec as P
-          >>> from jaxloss import metrics
-          >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
-          >>> def local(lo, up, t):
-          ...   state = metrics.Interval.empty(alpha=0.1).update(lo, up, t)
-          ...   return state.merge_across("data").compute()["mean_width"]
-          >>> f = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P()))
-          >>> print(f(jnp.zeros(2), jnp.array([1.0, 3.0]), jnp.ones(2)))
-          2.0
-        """
-        return _common.fold_across(self, axis_name)
 
     def compute(self, multioutput: str | ArrayLike = "uniform_average") -> dict[str, jax.Array]:
         """The interval metrics of everything added so far.

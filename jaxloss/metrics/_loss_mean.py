@@ -74,7 +74,7 @@ def _check_options(loss: Callable[..., jax.Array], options: dict[str, Any]) -> N
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class LossMean:
+class LossMean(_common.Accumulator):
     """The streaming weighted mean of a jaxloss loss: one mergeable accumulator for all.
 
     For a loss ``ℓ`` with fixed hyperparameters, weights ``w`` and ``W = Σ w``:
@@ -245,32 +245,6 @@ class LossMean:
             weight=cf.add_pairs(self.weight, other.weight),
             total=cf.add_pairs(self.total, other.total),
         )
-
-    def merge_across(self, axis_name: str | tuple[str, ...]) -> LossMean:
-        """Merges the states of every device along a named axis (inside ``shard_map``).
-
-        Every device gathers all the states and folds them in the same order, so each
-        returns the same result, equal to merging the states on the host.
-
-        Args:
-          axis_name: the mapped axis (or axes) to merge over.
-
-        Returns:
-          The merged state, identical on every device along ``axis_name``.
-
-        Example:
-          >>> import jax, jax.numpy as jnp, numpy as np
-          >>> from jax.sharding import Mesh, PartitionSpec as P
-          >>> from jaxloss import metrics
-          >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
-          >>> def local(p, t):
-          ...   state = metrics.LossMean.empty("mape").update(p, t)
-          ...   return state.merge_across("data").compute()["mape"]
-          >>> f = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P()))
-          >>> print(f(jnp.array([1.0, 3.0]), jnp.array([2.0, 2.0])))
-          0.5
-        """
-        return _common.fold_across(self, axis_name)
 
     def compute(self, multioutput: str | ArrayLike = "uniform_average") -> dict[str, jax.Array]:
         """The weighted mean loss of everything added so far.

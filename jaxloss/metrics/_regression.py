@@ -30,7 +30,7 @@ _NAME = "metrics.Regression"
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class Regression:
+class Regression(_common.Accumulator):
     """Streaming regression metrics: an immutable, mergeable pytree accumulator.
 
     Feed batches with :meth:`update`, combine partial states (from other batches, hosts or
@@ -226,32 +226,6 @@ class Regression:
             abs_error=cf.add_pairs(self.abs_error, other.abs_error),
             max_error=jnp.maximum(self.max_error, other.max_error),
         )
-
-    def merge_across(self, axis_name: str | tuple[str, ...]) -> Regression:
-        """Merges the states of every device along a named axis (inside ``shard_map``/``pmap``).
-
-        Each device gathers all the states and folds them in the same order, so every
-        device returns the same result, equal to merging the states on the host.
-
-        Args:
-          axis_name: the mapped axis (or axes) to merge over, e.g. ``"data"``.
-
-        Returns:
-          The merged state, identical on every device along ``axis_name``.
-
-        Example:
-          >>> import jax, jax.numpy as jnp, numpy as np
-          >>> from jax.sharding import Mesh, PartitionSpec as P
-          >>> from jaxloss import metrics
-          >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
-          >>> def local(p, t):
-          ...   state = metrics.Regression.empty().update(p, t)
-          ...   return state.merge_across("data").compute()["mse"]
-          >>> f = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P()))
-          >>> print(f(jnp.array([1.0, 3.0]), jnp.zeros(2)))
-          5.0
-        """
-        return _common.fold_across(self, axis_name)
 
     def exact_count(self) -> np.ndarray:
         """The total weight per output as NumPy float64, exact to 2^48 for integer weights.

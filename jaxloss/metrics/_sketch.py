@@ -75,7 +75,7 @@ def _check_accuracy(relative_accuracy: object) -> float:
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class ErrorQuantiles:
+class ErrorQuantiles(_common.Accumulator):
     """Quantiles of the absolute error ``|p − t|`` from a fixed-size, mergeable sketch.
 
     A DDSketch (Masson et al., 2019) with ``γ = (1 + α)/(1 − α)`` for the relative accuracy
@@ -256,33 +256,6 @@ class ErrorQuantiles:
             smallest=jnp.minimum(self.smallest, other.smallest),
             largest=jnp.maximum(self.largest, other.largest),
         )
-
-    def merge_across(self, axis_name: str | tuple[str, ...]) -> ErrorQuantiles:
-        """Merges the sketches of every device along a named axis (inside ``shard_map``).
-
-        Every device gathers all the sketches and adds them in the same order, so each
-        returns the same result, equal to merging on the host. (The buckets could also be
-        ``psum``-ed, which is exact while each bucket's total fits float32's 2^24.)
-
-        Args:
-          axis_name: the mapped axis (or axes) to merge over.
-
-        Returns:
-          The merged sketch, identical on every device along ``axis_name``.
-
-        Example:
-          >>> import jax, jax.numpy as jnp, numpy as np
-          >>> from jax.sharding import Mesh, PartitionSpec as P
-          >>> from jaxloss import metrics
-          >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
-          >>> def local(p, t):
-          ...   state = metrics.ErrorQuantiles.empty().update(p, t)
-          ...   return state.merge_across("data").quantile(1.0)
-          >>> f = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=P("data"), out_specs=P()))
-          >>> print(f(jnp.array([1.0, 3.0]), jnp.zeros(2)))
-          3.0
-        """
-        return _common.fold_across(self, axis_name)
 
     def quantile(self, q: ArrayLike) -> jax.Array:
         """Estimated quantiles of ``|r|``: the weighted inverted CDF, within the accuracy.
