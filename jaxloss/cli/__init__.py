@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _interrupt
-from ._args import LOSS_NAMES, OPTIMIZERS, UsageError, _hidden
+from ._args import LOSS_NAMES, OPTIMIZERS, UsageError, _at_least_one, _hidden
 from ._fit import command_fit
 from ._model import command_predict
 from ._problem import MODELS
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="missing cells: error (name the first), drop-rows, or mean (fill "
                             "with the training rows' column mean; rows without a target are "
                             "dropped) (default: error)")  # fmt: skip
-    group.add_argument("--max-categories", type=int, default=50, metavar="N",
+    group.add_argument("--max-categories", type=_at_least_one, default=50, metavar="N",
                        help="text columns are one-hot encoded, one 0/1 feature per value, up "
                             "to N values (default: 50)")  # fmt: skip
     group.add_argument("--model", choices=MODELS, default="linear",
@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "delta=0.5,1,2")  # fmt: skip
     sweep.add_argument("--seeds", type=int, default=4, help="seeds per configuration")
     sweep.add_argument("--devices", default="all", help="'all' or how many devices to use")
-    sweep.add_argument("--chunk-size", type=int, default=None, help="runs per compiled chunk")
+    sweep.add_argument("--chunk-size", type=_at_least_one, default=None, metavar="RUNS",
+                       help="runs per compiled chunk (default: all runs of a device)")  # fmt: skip
     sweep.add_argument("--checkpoint-dir", default=None, metavar="DIR",
                        help="write finished chunks here and resume from them (refused if it "
                             "holds a sweep of another configuration)")  # fmt: skip

@@ -11,6 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ._sweep import SweepSetup
 from .._io import write_csv
+from . import _interrupt
 from ._output import (
     Output,
     _label,
@@ -115,6 +116,7 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         lines.append(f"resumed: {result.rungs_loaded} rung(s) loaded from {checkpoint}")
     document = _search_document(setup, "halving", result, test, audit=audit,
                                 schedule=[list(r) for r in result.schedule])  # fmt: skip
+    _interrupt.check()  # a Ctrl-C during the search: stop here, write nothing
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_json(folder / "halving.json")
@@ -195,6 +197,7 @@ def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         lines.append(f"resumed: {result.generations_loaded} generation(s) loaded from "
                      f"{checkpoint}")  # fmt: skip
     document = _search_document(setup, "pbt", result, test, best_lineage=lineage)
+    _interrupt.check()  # a Ctrl-C during the search: stop here, write nothing
     with output as folder:
         write_json(folder / "results.json", document)
         result.to_json(folder / "pbt.json")
