@@ -240,6 +240,13 @@ def command_sweep(args: argparse.Namespace) -> dict | None:
 
     from .. import sweep
 
+    if writer:  # before training: what is being run (the report repeats it with the results)
+        problem = setup.problem
+        print(f"jaxloss sweep: training {_space_text(setup.grid)}, {args.model} model, loss "
+              f"{_loss_text(args.loss, problem.loss_args)}, {args.steps} steps"
+              + (f", scheduler {args.scheduler}" if args.scheduler != "none" else "")
+              + f"; {len(devices)} device(s); results to "
+              + str(output.target if output else args.out), flush=True)  # fmt: skip
     if args.scheduler == "halving":
         return _halving(setup, devices, checkpoint, output)
     if args.scheduler == "pbt":
