@@ -13,6 +13,6 @@ from hypothesis import settings
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
-settings.register_profile("default", max_examples=60, deadline=None, derandomize=True)
+settings.register_profile("default", max_examples=30, deadline=None, derandomize=True)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow  # subprocesses: the full tier, as in CI
+# Subprocesses: the full tier, as in CI; one worker runs the module, so the quick
+# benchmarks (the `results` fixture) run once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("benchmarks")]
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 

@@ -29,6 +29,10 @@ SETTINGS = {"metric": "mse", "interval": 6, "generations": 5, "fraction": 0.25,
             "resample_probability": 0.3, "seed": 7}  # fmt: skip
 
 
+# One worker runs the tests that share the module's search, so it is computed once.
+pytestmark = pytest.mark.xdist_group("pbt")
+
+
 @pytest.fixture(scope="module")
 def result():
     return sweep.pbt(TRAINER, SPACE, **SETTINGS)
