@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxloss import cli, sweep
+from jaxloss.cli import _model
 
 SPACE_ARGS = ("--space", "learning_rate=loguniform:1e-3:0.5", "--space", "delta=uniform:0.2:3")
 
@@ -60,6 +61,7 @@ def test_halving_reports_the_librarys_schedule_and_its_audit(tmp_path, capsys):
     (last,) = [r for r in record["rungs"][-1]["runs"] if r["index"] == document["best"]["index"]]
     assert document["best"]["score"] == pytest.approx(last["validation_mse"], rel=1e-6)
     assert document["test_at_best"]["mse"] == pytest.approx(last["test_mse"], rel=1e-6)
+    assert _model.load(str(out)).document["model"] == "linear"  # the chosen run, saved
     trained = [len(r["runs"]) for r in record["rungs"]]  # survivors and the audited runs
     assert trained[0] == 9 and all(8 <= n <= 9 for n in trained[1:])
     assert document["member_steps"] == trained[0] * 10 + trained[1] * 20 + trained[2] * 60
@@ -85,6 +87,7 @@ def test_pbt_reports_the_chosen_members_schedule(tmp_path, capsys):
     document = json.loads((out / "results.json").read_text())
     record = json.loads((out / "pbt.json").read_text())
     member = document["best"]["member"]
+    assert (out / "model" / "params.npz").is_file()
     assert len(record["generations"]) == 3 and len(document["best_lineage"]) == 3
     final = record["generations"][-1]["scores"]
     assert document["best"]["score"] == pytest.approx(min(final["validation_mse"]), rel=1e-6)

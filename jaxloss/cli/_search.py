@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ._sweep import SweepSetup
 from .._io import write_csv
-from . import _interrupt
+from . import _interrupt, _model
 from ._output import (
     Output,
     _label,
@@ -55,10 +55,14 @@ def _test_line(test: dict[str, float]) -> str:
     return "its test rows: " + ", ".join(f"{_label(k)} {v:.4g}" for k, v in test.items())
 
 
-def _chosen_predictions(setup: SweepSetup, states: Any, row: int) -> np.ndarray:
+def _chosen_params(states: Any, row: int) -> Any:
     import jax
 
-    params = jax.tree.map(lambda leaf: leaf[row], states.params)
+    return jax.tree.map(lambda leaf: leaf[row], states.params)
+
+
+def _chosen_predictions(setup: SweepSetup, states: Any, row: int) -> np.ndarray:
+    params = _chosen_params(states, row)
     return np.asarray(setup.problem.predict_original_units(params, setup.problem.test[0]))
 
 
@@ -121,6 +125,7 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         write_json(folder / "results.json", document)
         result.to_json(folder / "halving.json")
         write_csv(folder / "results.csv", result.records())
+        _model.save(folder / "model", setup.problem, _chosen_params(result.states, row))
         if have_matplotlib():
             plot_predictions(folder / "predictions.png", setup.problem.y_test,
                              _chosen_predictions(setup, result.states, row),
@@ -202,6 +207,7 @@ def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         write_json(folder / "results.json", document)
         result.to_json(folder / "pbt.json")
         write_csv(folder / "results.csv", result.records())
+        _model.save(folder / "model", setup.problem, _chosen_params(result.states, member))
         if have_matplotlib():
             _plot_pbt(folder / f"{ranked_by}_over_generations.png", result, ranked_by)
             plot_predictions(folder / "predictions.png", setup.problem.y_test,
