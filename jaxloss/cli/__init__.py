@@ -296,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"jaxloss: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `jaxloss fit | head`: the reader left; stop writing to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (_interrupt.Interrupted, KeyboardInterrupt):
         kept = " (finished chunks stay in --checkpoint-dir)" if getattr(
             args, "checkpoint_dir", None) else ""  # fmt: skip

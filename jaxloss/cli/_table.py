@@ -103,6 +103,23 @@ def _read_arrow(path: str) -> Any:
                          f"{message}") from None  # fmt: skip
 
 
+def _stripped_names(arrow: Any) -> Any:
+    """Header names without surrounding spaces ("price, area" is a common hand-written CSV)."""
+    return arrow.rename_columns([str(n).strip() for n in arrow.column_names])
+
+
+def _numeric_text(column: Any) -> Any | None:
+    """A text column whose every cell is a number (" 1.5", spaces around it): as float64."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = _strings(column)
+    numbers = pc.match_substring_regex(text, _NUMBER)
+    if not pc.all(pc.or_kleene(numbers, text.is_null())).as_py():
+        return None
+    return pc.utf8_trim_whitespace(text).cast(pa.float64())
+
+
 def _ragged_line(file: pathlib.Path) -> int | str:
     """The first line whose cell count differs from the header's (pyarrow's parallel reader
     does not number rows): read again, on the error path only."""
@@ -159,11 +176,13 @@ def _numbers(path: str, name: str, column: Any) -> np.ndarray:
 
 
 def _strings(column: Any) -> Any:
+    """The column as text without surrounding spaces (" x" and "x" are one category)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    return column.cast(pa.string())
+    return pc.utf8_trim_whitespace(column.cast(pa.string()))
 
 
 def _categories(column: Any) -> list[str]:
@@ -229,6 +248,7 @@ def read_table(
     if target is None:
         raise UsageError("--target is required with --data (the column to predict)")
     arrow = _read_arrow(path)
+    arrow = _stripped_names(arrow)
     header = list(arrow.column_names)
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
@@ -261,7 +281,10 @@ def read_table(
     columns, blocks = [], []
     for name in chosen:
         column = arrow.column(name)
-        if _kind(path, name, column) == "numeric":
+        kind = _kind(path, name, column)
+        if kind == "categorical" and (as_numbers := _numeric_text(column)) is not None:
+            column, kind = as_numbers, "numeric"
+        if kind == "numeric":
             columns.append(Column(name, "numeric"))
             blocks.append(_numbers(path, name, column)[:, None])
             continue
@@ -297,6 +320,7 @@ def read_new_rows(path: str, columns: Sequence[Column]) -> Table:
     """Rows to predict, encoded as the model's training table was: the same columns by name
     (others are ignored, in any order), the same categories."""
     arrow = _read_arrow(path)
+    arrow = _stripped_names(arrow)
     header = list(arrow.column_names)
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
@@ -310,6 +334,9 @@ def read_new_rows(path: str, columns: Sequence[Column]) -> Table:
     for spec in columns:
         column = arrow.column(spec.name)
         kind = _kind(path, spec.name, column)
+        if spec.kind == "numeric" and kind == "categorical":
+            as_numbers = _numeric_text(column)
+            column, kind = (column, kind) if as_numbers is None else (as_numbers, "numeric")
         if spec.kind == "numeric":
             if kind != "numeric":
                 raise UsageError(f"{path}, column {spec.name!r}: holds text; the model was "
