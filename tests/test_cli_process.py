@@ -10,6 +10,7 @@ import time
 import pytest
 
 from jaxloss import cli
+from jaxloss.cli import _interrupt
 
 from .test_cli import SCRIPT
 
@@ -91,3 +92,24 @@ def test_loss_arguments_and_grid_values_are_domain_checked_before_training(
     error = capsys.readouterr().err.strip()
     assert error == f"jaxloss: error: {message}" or message in error
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("scheduler", ["halving", "pbt", "none"])
+def test_a_search_stops_at_the_first_boundary_after_ctrl_c(tmp_path, monkeypatch, capsys,
+                                                           scheduler):  # fmt: skip
+    # Ctrl-C, as the handler records it, seen at the first rung / generation / chunk end.
+    checks = []
+
+    def pressed():
+        checks.append(1)
+        raise _interrupt.Interrupted("interrupted")
+
+    monkeypatch.setattr(_interrupt, "check", pressed)
+    out = tmp_path / "out"
+    args = ["sweep", "--search", "random", "--trials", "6", "--seeds", "1", "--steps", "27",
+            "--space", "learning_rate=loguniform:1e-3:1e-1", "--scheduler", scheduler,
+            "--quiet", "--out", str(out)]  # fmt: skip
+    assert cli.main(args) == 130
+    assert checks == [1]  # stopped at the first boundary, not at the end
+    assert "stopped by Ctrl-C; no results were written" in capsys.readouterr().err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []

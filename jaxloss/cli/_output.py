@@ -126,7 +126,9 @@ def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def progress_reporter(args: argparse.Namespace, command: str) -> Callable[..., None]:
+def progress_reporter(
+    args: argparse.Namespace, command: str, unit: str | None = None
+) -> Callable[..., None]:
     """``report(done, total, loss=None)`` after each piece or chunk: one rewritten line on a
     terminal, one line per call otherwise (a log file), nothing with --quiet."""
     terminal = sys.stderr.isatty()
@@ -134,8 +136,8 @@ def progress_reporter(args: argparse.Namespace, command: str) -> Callable[..., N
     def report(done: int, total: int, loss: float | None = None) -> None:
         if args.quiet:
             return
-        unit = "steps" if command == "fit" else "runs"
-        text = f"jaxloss {command}: {done}/{total} {unit}"
+        counted = unit or ("steps" if command == "fit" else "runs")
+        text = f"jaxloss {command}: {done}/{total} {counted}"
         if loss is not None:
             text += f", training loss {loss:.4g}"
         end = "\n" if not terminal or done >= total else ""

@@ -16,10 +16,10 @@ from ._output import (
     Output,
     _label,
     _loss_text,
-    _progress,
     _report,
     environment,
     have_matplotlib,
+    progress_reporter,
     write_json,
 )
 from ._plots import _plot_pbt, plot_predictions
@@ -55,6 +55,17 @@ def _test_line(test: dict[str, float]) -> str:
     return "its test rows: " + ", ".join(f"{_label(k)} {v:.4g}" for k, v in test.items())
 
 
+def _stages_reporter(args: Any, unit: str) -> Any:
+    """After each rung or generation: a progress line, and a stop if Ctrl-C was pressed."""
+    report = progress_reporter(args, "sweep", unit)
+
+    def progress(done: int, total: int) -> None:
+        report(done, total)
+        _interrupt.check()
+
+    return progress
+
+
 def _chosen_params(states: Any, row: int) -> Any:
     import jax
 
@@ -81,7 +92,7 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
             setup.trainer(), setup.grid, metric=ranked_by, min_steps=args.min_steps,
             max_steps=args.steps, eta=args.eta, mode=setup.mode, audit=args.audit,
             audit_seed=args.seed, chunk_size=args.chunk_size, devices=devices,
-            checkpoint_dir=checkpoint, progress=_progress(args),
+            checkpoint_dir=checkpoint, progress=_stages_reporter(args, "rungs"),
         )  # fmt: skip
     if output is None:
         return None
@@ -167,7 +178,7 @@ def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         setup.trainer(), population, metric=ranked_by, interval=args.interval,
         generations=generations, mode=setup.mode, fraction=args.fraction,
         resample_probability=args.resample_probability, seed=args.seed, devices=devices,
-        checkpoint_dir=checkpoint, progress=_progress(args),
+        checkpoint_dir=checkpoint, progress=_stages_reporter(args, "generations"),
     )  # fmt: skip
     if output is None:
         return None

@@ -16,7 +16,7 @@ import math
 import os
 import pathlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -345,7 +345,7 @@ def halving(
     chunk_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> HalvingResult:
     """Successive halving over ``space``, every rung one batched program on all devices.
 
@@ -383,7 +383,9 @@ def halving(
         the fingerprint of every compiled rung program, versions); a rerun loads finished
         rungs and computes the rest, and a folder of another search is refused before any
         compute.
-      progress: print one line per rung.
+      progress: print one line per rung, or a callable ``progress(rungs_done, rungs)``
+        called after every rung (once it is saved to ``checkpoint_dir``), which may raise to
+        stop the search there.
 
     Returns:
       A :class:`HalvingResult`.
@@ -467,7 +469,9 @@ def halving(
         scores = metrics[metric][np.searchsorted(runs, candidates)]
         kept = np.sort(candidates[ranked(scores, mode)[:keep]])
         rungs.append(Rung(steps, candidates, runs, metrics, kept))
-        if progress:
+        if callable(progress):
+            progress(i + 1, len(plan))
+        elif progress:
             print(f"jaxloss.sweep.halving: rung {i + 1}/{len(plan)}: {len(runs)} runs to "
                   f"{steps} steps", flush=True)  # fmt: skip
 

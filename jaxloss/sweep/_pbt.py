@@ -460,7 +460,7 @@ def pbt(
     seed: int = 0,
     devices: Sequence[jax.Device] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> PBTResult:
     """Population-based training (Jaderberg et al., 2017), each generation one program.
 
@@ -491,7 +491,9 @@ def pbt(
         is written there atomically beside a manifest identifying the search; a rerun
         resumes after the last finished generation and a folder of another search is
         refused before any compute.
-      progress: print one line per generation.
+      progress: print one line per generation, or a callable
+        ``progress(generations_done, generations)`` called after every generation (once it
+        is saved to ``checkpoint_dir``), which may raise to stop the search there.
 
     Returns:
       A :class:`PBTResult`.
@@ -556,7 +558,9 @@ def pbt(
         if directory is not None and jax.process_index() == 0:
             _stages.save(_stages.stage_path(directory, "generation", g), arrays, states)
         records.append(arrays)
-        if progress:
+        if callable(progress):
+            progress(g + 1, int(generations))
+        elif progress:
             real = scores[:members]
             best = np.nanmin(real) if mode == "min" else np.nanmax(real)
             print(f"jaxloss.sweep.pbt: generation {g + 1}/{generations}: best {metric} "
