@@ -29,7 +29,7 @@ import numpy as np
 
 from .._io import atomic_write
 from ._args import UsageError
-from ._problem import apply_link, model_apply, model_init
+from ._problem import model_apply, model_init, target_units
 from ._table import Column, read_new_rows
 
 FORMAT, VERSION = "jaxloss-model", 1
@@ -97,11 +97,8 @@ class SavedModel:
         apply = model_apply(d["model"])
         standard = (x - np.asarray(d["x_mean"], np.float32)) / np.asarray(d["x_std"], np.float32)
 
-        # Op by op, as `jaxloss fit` computed the held-out predictions it reports: under jit
-        # XLA may fuse `out · y_std + y_mean` into an FMA and change the last bit.
         out = apply(self.params, jnp.asarray(standard.astype(np.float32)))
-        out = apply_link(d["link"], out, d["link_offset"]) * d["y_std"]
-        return np.asarray(out + d["y_mean"])
+        return np.asarray(target_units(out, d["link"], d["link_offset"], d["y_std"], d["y_mean"]))
 
 
 def load(directory: str) -> SavedModel:

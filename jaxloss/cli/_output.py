@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._io import atomic_write, staging_directory
+from . import _interrupt
 from ._args import UsageError
 
 
@@ -122,10 +123,6 @@ def _format_metrics(name: str, m: dict[str, float]) -> str:
             f"{m['pearson']:>8.3f}{m['ccc']:>8.3f}")  # fmt: skip
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    return not args.quiet and sys.stderr.isatty()
-
-
 def progress_reporter(
     args: argparse.Namespace, command: str, unit: str | None = None
 ) -> Callable[..., None]:
@@ -144,3 +141,15 @@ def progress_reporter(
         print(("\r" if terminal else "") + text, end=end, file=sys.stderr, flush=True)
 
     return report
+
+
+def stopping_reporter(args: argparse.Namespace, unit: str) -> Callable[[int, int], None]:
+    """``progress(done, total)`` for a sweep's chunks, rungs or generations: a progress line,
+    then a stop (``Interrupted``) if Ctrl-C was pressed."""
+    report = progress_reporter(args, "sweep", unit)
+
+    def progress(done: int, total: int) -> None:
+        report(done, total)
+        _interrupt.check()
+
+    return progress

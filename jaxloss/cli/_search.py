@@ -19,7 +19,7 @@ from ._output import (
     _report,
     environment,
     have_matplotlib,
-    progress_reporter,
+    stopping_reporter,
     write_json,
 )
 from ._plots import _plot_pbt, plot_predictions
@@ -55,17 +55,6 @@ def _test_line(test: dict[str, float]) -> str:
     return "its test rows: " + ", ".join(f"{_label(k)} {v:.4g}" for k, v in test.items())
 
 
-def _stages_reporter(args: Any, unit: str) -> Any:
-    """After each rung or generation: a progress line, and a stop if Ctrl-C was pressed."""
-    report = progress_reporter(args, "sweep", unit)
-
-    def progress(done: int, total: int) -> None:
-        report(done, total)
-        _interrupt.check()
-
-    return progress
-
-
 def _chosen_params(states: Any, row: int) -> Any:
     import jax
 
@@ -92,7 +81,7 @@ def _halving(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
             setup.trainer(), setup.grid, metric=ranked_by, min_steps=args.min_steps,
             max_steps=args.steps, eta=args.eta, mode=setup.mode, audit=args.audit,
             audit_seed=args.seed, chunk_size=args.chunk_size, devices=devices,
-            checkpoint_dir=checkpoint, progress=_stages_reporter(args, "rungs"),
+            checkpoint_dir=checkpoint, progress=stopping_reporter(args, "rungs"),
         )  # fmt: skip
     if output is None:
         return None
@@ -178,7 +167,7 @@ def _pbt(setup: SweepSetup, devices: list, checkpoint: pathlib.Path | None,
         setup.trainer(), population, metric=ranked_by, interval=args.interval,
         generations=generations, mode=setup.mode, fraction=args.fraction,
         resample_probability=args.resample_probability, seed=args.seed, devices=devices,
-        checkpoint_dir=checkpoint, progress=_stages_reporter(args, "generations"),
+        checkpoint_dir=checkpoint, progress=stopping_reporter(args, "generations"),
     )  # fmt: skip
     if output is None:
         return None

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._io import record_json
-from . import _interrupt, _model
+from . import _model
 from ._args import UsageError, check_loss_values, parse_grid, parse_space
 from ._output import (
     Output,
@@ -19,7 +19,7 @@ from ._output import (
     _report,
     environment,
     have_matplotlib,
-    progress_reporter,
+    stopping_reporter,
     write_json,
 )
 from ._plots import _plot_sweep
@@ -251,14 +251,8 @@ def command_sweep(args: argparse.Namespace) -> dict | None:
         return _halving(setup, devices, checkpoint, output)
     if args.scheduler == "pbt":
         return _pbt(setup, devices, checkpoint, output)
-    reporter = progress_reporter(args, "sweep")
-
-    def progress(done: int, total: int) -> None:
-        reporter(done, total)
-        _interrupt.check()
-
     kwargs = dict(chunk_size=args.chunk_size, devices=devices, checkpoint_dir=checkpoint,
-                  progress=progress)  # fmt: skip
+                  progress=stopping_reporter(args, "runs"))  # fmt: skip
     if shard is not None:
         report = sweep.run(setup.run_fn, setup.grid, shard=shard, **kwargs)
         print(f"jaxloss sweep: shard {shard[0]}/{shard[1]} of {checkpoint}: chunks "

@@ -112,9 +112,19 @@ def _read_arrow(path: str) -> Any:
                          f"{message}") from None  # fmt: skip
 
 
-def _stripped_names(arrow: Any) -> Any:
-    """Header names without surrounding spaces ("price, area" is a common hand-written CSV)."""
-    return arrow.rename_columns([str(n).strip() for n in arrow.column_names])
+def _named_columns(path: str) -> Any:
+    """The file's table with header names stripped of surrounding spaces ("price, area" is a
+    common hand-written CSV), refused if two columns share a name."""
+    arrow = _read_arrow(path)
+    arrow = arrow.rename_columns([str(n).strip() for n in arrow.column_names])
+    header = list(arrow.column_names)
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise UsageError(
+            f"{path}: the header names {', '.join(repr(d) for d in duplicates)} more than "
+            "once; every column needs its own name"
+        )
+    return arrow
 
 
 def _numeric_text(column: Any) -> Any | None:
@@ -273,15 +283,8 @@ def read_table(
     """Reads a training table: the target and the (encoded) features."""
     if target is None:
         raise UsageError("--target is required with --data (the column to predict)")
-    arrow = _read_arrow(path)
-    arrow = _stripped_names(arrow)
+    arrow = _named_columns(path)
     header = list(arrow.column_names)
-    duplicates = sorted({h for h in header if header.count(h) > 1})
-    if duplicates:
-        raise UsageError(
-            f"{path}: the header names {', '.join(repr(d) for d in duplicates)} more than "
-            "once; every column needs its own name"
-        )
     if arrow.num_rows == 0:
         raise UsageError(f"--data {path}: needs a header row and at least one data row")
     if target not in header:
@@ -347,13 +350,8 @@ def read_table(
 def read_new_rows(path: str, columns: Sequence[Column]) -> Table:
     """Rows to predict, encoded as the model's training table was: the same columns by name
     (others are ignored, in any order), the same categories."""
-    arrow = _read_arrow(path)
-    arrow = _stripped_names(arrow)
+    arrow = _named_columns(path)
     header = list(arrow.column_names)
-    duplicates = sorted({h for h in header if header.count(h) > 1})
-    if duplicates:
-        raise UsageError(f"{path}: the header names {', '.join(map(repr, duplicates))} more "
-                         "than once; every column needs its own name")  # fmt: skip
     absent = [c.name for c in columns if c.name not in header]
     if absent:
         raise UsageError(f"--data {path}: the model needs column(s) {absent}, which the file "

@@ -9,7 +9,7 @@ is a frozen dataclass registered as a pytree with ``update``, ``merge``, ``merge
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple, Protocol, Self, TypeVar
+from typing import NamedTuple, Self, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -153,26 +153,7 @@ class Chan(NamedTuple):
         return cf.add(*cf.add_pairs(a, b), between)
 
 
-class Mergeable(Protocol):
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-
-    def merge(self, other: Self) -> Self: ...
-
-
 S = TypeVar("S", bound="Accumulator")
-
-
-def check_mergeable(name: str, state: Mergeable, other: object) -> None:
-    """``other`` is a state of the same class and output shape as ``state``."""
-    cls = type(state).__name__
-    if not isinstance(other, type(state)):
-        raise TypeError(f"jaxloss.{name}: expected a {cls}, got {type(other).__name__}.")
-    if other.shape != state.shape:
-        raise ValueError(
-            f"jaxloss.{name}: states of output shapes {state.shape} and {other.shape} cannot "
-            f"be merged; both must come from {cls}.empty(shape=...) with the same shape."
-        )
 
 
 class Accumulator:
@@ -210,6 +191,18 @@ class Accumulator:
           2.0
         """
         return fold_across(self, axis_name)
+
+
+def check_mergeable(name: str, state: Accumulator, other: object) -> None:
+    """``other`` is a state of the same class and output shape as ``state``."""
+    cls = type(state).__name__
+    if not isinstance(other, type(state)):
+        raise TypeError(f"jaxloss.{name}: expected a {cls}, got {type(other).__name__}.")
+    if other.shape != state.shape:
+        raise ValueError(
+            f"jaxloss.{name}: states of output shapes {state.shape} and {other.shape} cannot "
+            f"be merged; both must come from {cls}.empty(shape=...) with the same shape."
+        )
 
 
 def fold_across(state: S, axis_name: str | tuple[str, ...]) -> S:
